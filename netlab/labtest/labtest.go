@@ -1,0 +1,97 @@
+// Package labtest holds the helpers every privileged test uses: the root
+// gate (skip as non-root, fail under CI) and uniquely named network
+// namespaces that are removed when the test ends, also when it fails.
+package labtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// Root skips the test with a message when not running as root, and fails
+// it instead when CI is set: CI must never skip privileged tests.
+func Root(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("privileged test needs root, and CI is set: run as root")
+	}
+	t.Skip("privileged test: run as root (sudo -E go test ./...) to include it")
+}
+
+// UniqueName returns prefix plus a short random suffix, at most 15 bytes
+// (an interface name's limit), so leftovers of a crashed run never collide.
+func UniqueName(prefix string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	name := prefix + hex.EncodeToString(b)
+	if len(name) > 15 {
+		name = name[len(name)-15:]
+	}
+	return name
+}
+
+// Netns creates a named network namespace (visible to `ip netns`) and
+// removes it when the test ends. The calling thread's namespace is left
+// unchanged.
+func Netns(t testing.TB, prefix string) string {
+	t.Helper()
+	Root(t)
+	name := UniqueName(prefix)
+	if err := newNamed(name); err != nil {
+		t.Fatalf("create netns %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := netns.DeleteNamed(name); err != nil && !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("delete netns %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+func newNamed(name string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	h, err := netns.NewNamed(name)
+	if err != nil {
+		return err
+	}
+	h.Close()
+	return netns.Set(orig)
+}
+
+// In runs fn with the calling goroutine's OS thread inside the named
+// namespace, and returns the thread to where it was.
+func In(name string, fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", name, err)
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return fmt.Errorf("enter netns %s: %w", name, err)
+	}
+	defer netns.Set(orig)
+	return fn()
+}
