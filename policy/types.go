@@ -4,6 +4,8 @@
 package policy
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -28,6 +30,8 @@ type App struct {
 	Name  string     `json:"name"`
 	Match []Selector `json:"match"` // ORed
 	Pos   Pos        `json:"-"`
+	// NamePos is where the name is written (duplicate-name errors point there).
+	NamePos Pos `json:"-"`
 }
 
 // Selector fields are ANDed; an empty field matches anything.
@@ -56,6 +60,7 @@ type Interface struct {
 	Egress  *Direction `json:"egress,omitempty"`
 	Ingress *Direction `json:"ingress,omitempty"`
 	Pos     Pos        `json:"-"`
+	NamePos Pos        `json:"-"`
 }
 
 // Direction is one direction of an interface. With neither Rate nor TBF it
@@ -65,8 +70,10 @@ type Direction struct {
 	Default string  `json:"default,omitempty"`
 	Classes []Class `json:"classes,omitempty"`
 	TBF     *TBF    `json:"tbf,omitempty"`
-	Via     string  `json:"via,omitempty"` // ingress only: "netns" (default) or "ifb"
+	Via     string  `json:"via,omitempty"` // ingress only: "netns" (filled in when not given) or "ifb"
 	Pos     Pos     `json:"-"`
+	// DefaultPos is where default is written; zero when it is not.
+	DefaultPos Pos `json:"-"`
 }
 
 // Shaped reports whether the direction installs a qdisc.
@@ -78,6 +85,7 @@ type Rate struct {
 	Bits    uint64  `json:"bits"`              // bits per second (resolved)
 	Percent float64 `json:"percent,omitempty"` // as written, when given as "50%"
 	Set     bool    `json:"-"`                 // present in the file
+	Pos     Pos     `json:"-"`                 // where the value is written
 }
 
 // Class is an HTB class; classes nest.
@@ -92,7 +100,13 @@ type Class struct {
 	Apps    []string `json:"apps,omitempty"`    // leaf classes only
 	Classes []Class  `json:"classes,omitempty"` // children
 	Pos     Pos      `json:"-"`
+	NamePos Pos      `json:"-"`
+	AppsPos []Pos    `json:"-"` // where each of Apps is written, in the same order
 }
+
+// Leaf reports whether the class has no children: only leaves take apps
+// and carry traffic.
+func (c *Class) Leaf() bool { return len(c.Classes) == 0 }
 
 // TBF is a token bucket filter root qdisc, as in
 // `tc qdisc add dev eth0 root tbf rate 1024kbit latency 50ms burst 1540`.
@@ -104,4 +118,40 @@ type TBF struct {
 	Peak    uint64        `json:"peakrate,omitempty"`
 	MTU     uint32        `json:"mtu,omitempty"`
 	Pos     Pos           `json:"-"`
+}
+
+// selectorJSON hides Selector's methods so that encoding it does not recurse.
+type selectorJSON Selector
+
+// MarshalJSON writes protocols as numbers: a []uint8 would otherwise come out
+// as base64.
+func (s Selector) MarshalJSON() ([]byte, error) {
+	protos := make([]int, len(s.Protos))
+	for i, p := range s.Protos {
+		protos[i] = int(p)
+	}
+	return json.Marshal(struct {
+		Protos []int `json:"proto,omitempty"`
+		selectorJSON
+	}{protos, selectorJSON(s)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Selector) UnmarshalJSON(data []byte) error {
+	var v struct {
+		Protos []uint16 `json:"proto,omitempty"`
+		*selectorJSON
+	}
+	v.selectorJSON = (*selectorJSON)(s)
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	s.Protos = nil
+	for _, p := range v.Protos {
+		if p > 255 {
+			return fmt.Errorf("protocol number %d is out of range", p)
+		}
+		s.Protos = append(s.Protos, uint8(p))
+	}
+	return nil
 }

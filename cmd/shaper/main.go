@@ -70,4 +70,4 @@ func newRootCmd() *cobra.Command {
 // command lives in its own file.
 var subcommands []func() *cobra.Command
 
-func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
+func register(f ...func() *cobra.Command) { subcommands = append(subcommands, f...) }

@@ -4,6 +4,7 @@
 package labtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shaperdev/shaper/netlab"
 	"github.com/vishvananda/netns"
 )
 
@@ -94,4 +96,34 @@ func In(name string, fn func() error) error {
 	}
 	defer netns.Set(orig)
 	return fn()
+}
+
+// Lab parses a topology, brings it up under a unique name and removes it
+// when the test ends, also when it fails. Parse or build errors fail the
+// test.
+func Lab(t testing.TB, topoYAML string) *netlab.Lab {
+	t.Helper()
+	topo, err := netlab.Parse(t.Name()+".yaml", []byte(topoYAML))
+	if err != nil {
+		t.Fatalf("parse lab topology:\n%v", err)
+	}
+	return LabFrom(t, topo)
+}
+
+// LabFrom brings up a parsed topology (a shipped example, say) under a
+// unique name, with Down registered on cleanup.
+func LabFrom(t testing.TB, topo *netlab.Topology, opts ...netlab.Option) *netlab.Lab {
+	t.Helper()
+	Root(t)
+	opts = append([]netlab.Option{netlab.WithName(UniqueName("lt-"))}, opts...)
+	lab, err := netlab.Up(context.Background(), topo, opts...)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(); err != nil {
+			t.Errorf("lab %s down: %v", lab.Name(), err)
+		}
+	})
+	return lab
 }

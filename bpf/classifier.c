@@ -1,0 +1,411 @@
+//go:build ignore
+
+// classifier.c: the tc classifier. It tags every packet with an app and a
+// class and counts it. Matching costs the same for 1 or 100,000 rules: each
+// packet field is looked up once in its own map, whose value is the bitmask
+// of selectors that accept that value; the AND of the field masks is the set
+// of matching selectors, and the lowest set bit (first in policy order) wins.
+// Rule maps hold two generations; user space writes the inactive one and
+// flips config.gen, so a rule change is atomic for packets.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "common.h"
+
+#define MAX_SELECTORS 256
+#define NGEN 2
+#define NPORTS 65536
+#define MAX_LPM 262144
+#define MAX_CLASS_SLOTS 4096
+#define MAX_APPS 1024
+#define MAX_EXT_HDRS 6
+
+/* Fields of the wildcard table, in this order (classify.Field* mirror it). */
+enum field { F_PROTO, F_SPORT, F_DPORT, F_SRC, F_DST, NFIELDS };
+
+struct mask {
+	__u64 w[4];
+};
+
+struct counter {
+	__u64 bytes;
+	__u64 packets;
+};
+
+struct sel_val {
+	__u32 app;
+	__u32 classid;
+	__u32 class_slot;
+};
+
+/* LPM keys: the generation sits in the first 32 bits of the matched data
+ * (prefixlen = 32 + prefix length) so the two generations never overlap. */
+struct lpm4_key {
+	__u32 prefixlen;
+	__u32 gen;
+	__u8 addr[4];
+};
+
+struct lpm6_key {
+	__u32 prefixlen;
+	__u32 gen;
+	__u8 addr[16];
+};
+
+struct config {
+	__u32 gen;
+};
+
+/* Knobs, set from Go through the collection spec before load. */
+volatile const __u8 ingress = 0; /* reverse the tuple: match as egress sees the flow */
+volatile const __u8 shaped = 0;  /* set skb->priority and count classes */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} config_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN * 256);
+	__type(key, __u32);
+	__type(value, struct mask);
+} proto_masks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN * NPORTS);
+	__type(key, __u32);
+	__type(value, struct mask);
+} sport_masks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN * NPORTS);
+	__type(key, __u32);
+	__type(value, struct mask);
+} dport_masks SEC(".maps");
+
+#define LPM_MAP(name, keytype)                          \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);    \
+		__uint(max_entries, MAX_LPM);           \
+		__uint(map_flags, BPF_F_NO_PREALLOC);   \
+		__type(key, struct keytype);            \
+		__type(value, struct mask);             \
+	} name SEC(".maps")
+
+LPM_MAP(src4_masks, lpm4_key);
+LPM_MAP(dst4_masks, lpm4_key);
+LPM_MAP(src6_masks, lpm6_key);
+LPM_MAP(dst6_masks, lpm6_key);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN * NFIELDS);
+	__type(key, __u32);
+	__type(value, struct mask);
+} wild SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN * MAX_SELECTORS);
+	__type(key, __u32);
+	__type(value, struct sel_val);
+} sel SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN);
+	__type(key, __u32);
+	__type(value, struct sel_val);
+} defaults SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_CLASS_SLOTS);
+	__type(key, __u32);
+	__type(value, struct counter);
+} class_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_APPS);
+	__type(key, __u32);
+	__type(value, struct counter);
+} app_stats SEC(".maps");
+
+/* The parsed tuple. */
+struct tuple {
+	__u8 addr_src[16];
+	__u8 addr_dst[16];
+	__u16 sport, dport; /* host order */
+	__u8 proto;
+	__u8 has_ports;
+	__u8 v6;
+};
+
+#define IPV6_HOP 0
+#define IPV6_ROUTING 43
+#define IPV6_FRAGMENT 44
+#define IPV6_AH 51
+#define IPV6_DSTOPTS 60
+
+/* parse_l4 reads the ports of a first (or unfragmented) TCP/UDP/SCTP
+ * segment; a truncated header is malformed (returns -1). */
+static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct tuple *t)
+{
+	__be16 ports[2];
+
+	if (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP && t->proto != IPPROTO_SCTP)
+		return 0;
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
+		return -1;
+	t->sport = bpf_ntohs(ports[0]);
+	t->dport = bpf_ntohs(ports[1]);
+	t->has_ports = 1;
+	return 0;
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off, struct tuple *t)
+{
+	__u8 h[20];
+
+	if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
+		return -1;
+	__u8 ihl = h[0] & 0x0f;
+	if ((h[0] >> 4) != 4 || ihl < 5)
+		return -1;
+	t->proto = h[9];
+	__builtin_memcpy(t->addr_src, &h[12], 4);
+	__builtin_memcpy(t->addr_dst, &h[16], 4);
+	/* A later fragment carries no L4 header: it matches without ports. */
+	if (((h[6] << 8) | h[7]) & 0x1fff)
+		return 0;
+	return parse_l4(skb, off + ihl * 4, t);
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct tuple *t)
+{
+	__u8 h[40];
+
+	if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
+		return -1;
+	if ((h[0] >> 4) != 6)
+		return -1;
+	__u8 next = h[6];
+	__builtin_memcpy(t->addr_src, &h[8], 16);
+	__builtin_memcpy(t->addr_dst, &h[24], 16);
+	t->v6 = 1;
+	off += 40;
+
+	for (int i = 0; i < MAX_EXT_HDRS; i++) {
+		__u8 e[4];
+
+		if (next != IPV6_HOP && next != IPV6_ROUTING && next != IPV6_DSTOPTS &&
+		    next != IPV6_FRAGMENT && next != IPV6_AH)
+			break;
+		if (bpf_skb_load_bytes(skb, off, e, sizeof(e)) < 0)
+			return -1;
+		if (next == IPV6_FRAGMENT) {
+			next = e[0];
+			off += 8;
+			if (((e[2] << 8) | e[3]) & 0xfff8) {
+				/* later fragment: no L4 header */
+				t->proto = next;
+				return 0;
+			}
+		} else if (next == IPV6_AH) {
+			next = e[0];
+			off += ((__u32)e[1] + 2) * 4;
+		} else {
+			next = e[0];
+			off += ((__u32)e[1] + 1) * 8;
+		}
+	}
+	t->proto = next;
+	return parse_l4(skb, off, t);
+}
+
+/* parse fills t; it returns 0 for an IP packet it understood, -1 for
+ * anything else (non-IP, truncated, malformed): those take the default. */
+static __always_inline int parse(struct __sk_buff *skb, struct tuple *t)
+{
+	__u32 off = ETH_HLEN;
+	__be16 proto;
+
+	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) < 0)
+		return -1;
+	/* Up to two VLAN tags (802.1ad outer, 802.1Q inner). */
+	for (int i = 0; i < 2; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if (bpf_skb_load_bytes(skb, off + 2, &proto, sizeof(proto)) < 0)
+			return -1;
+		off += 4;
+	}
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(skb, off, t);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(skb, off, t);
+	return -1;
+}
+
+static __always_inline void swap_tuple(struct tuple *t)
+{
+	__u8 tmp[16];
+	__u16 p;
+
+	__builtin_memcpy(tmp, t->addr_src, 16);
+	__builtin_memcpy(t->addr_src, t->addr_dst, 16);
+	__builtin_memcpy(t->addr_dst, tmp, 16);
+	p = t->sport;
+	t->sport = t->dport;
+	t->dport = p;
+}
+
+/* and_field does acc &= (m ? *m : 0) | wild[gen][f]; it returns whether any
+ * selector is still in the running. */
+static __always_inline int and_field(struct mask *acc, const struct mask *m, __u32 gen, __u32 f)
+{
+	__u32 k = gen * NFIELDS + f;
+	const struct mask *w = bpf_map_lookup_elem(&wild, &k);
+	__u64 any = 0;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u64 v = (m ? m->w[i] : 0) | (w ? w->w[i] : 0);
+		acc->w[i] &= v;
+		any |= acc->w[i];
+	}
+	return any != 0;
+}
+
+/* ctz64 counts trailing zeros of a non-zero x by binary search (clang 14's
+ * BPF backend has no ctz instruction). */
+static __always_inline __u32 ctz64(__u64 x)
+{
+	__u32 n = 0;
+
+	if (!(x & 0xffffffffULL)) { n += 32; x >>= 32; }
+	if (!(x & 0xffffULL)) { n += 16; x >>= 16; }
+	if (!(x & 0xffULL)) { n += 8; x >>= 8; }
+	if (!(x & 0xfULL)) { n += 4; x >>= 4; }
+	if (!(x & 0x3ULL)) { n += 2; x >>= 2; }
+	if (!(x & 0x1ULL)) { n += 1; }
+	return n;
+}
+
+/* match returns the winning selector index, or -1. */
+static __always_inline int match(struct tuple *t, __u32 gen)
+{
+	struct mask acc = { .w = { ~0ULL, ~0ULL, ~0ULL, ~0ULL } };
+	const struct mask *m;
+	__u32 k;
+
+	k = gen * 256 + t->proto;
+	m = bpf_map_lookup_elem(&proto_masks, &k);
+	if (!and_field(&acc, m, gen, F_PROTO))
+		return -1;
+
+	m = 0;
+	if (t->has_ports) {
+		k = gen * NPORTS + t->sport;
+		m = bpf_map_lookup_elem(&sport_masks, &k);
+	}
+	if (!and_field(&acc, m, gen, F_SPORT))
+		return -1;
+	m = 0;
+	if (t->has_ports) {
+		k = gen * NPORTS + t->dport;
+		m = bpf_map_lookup_elem(&dport_masks, &k);
+	}
+	if (!and_field(&acc, m, gen, F_DPORT))
+		return -1;
+
+	if (t->v6) {
+		struct lpm6_key key6 = { .prefixlen = 32 + 128, .gen = gen };
+
+		__builtin_memcpy(key6.addr, t->addr_src, 16);
+		m = bpf_map_lookup_elem(&src6_masks, &key6);
+		if (!and_field(&acc, m, gen, F_SRC))
+			return -1;
+		__builtin_memcpy(key6.addr, t->addr_dst, 16);
+		m = bpf_map_lookup_elem(&dst6_masks, &key6);
+		if (!and_field(&acc, m, gen, F_DST))
+			return -1;
+	} else {
+		struct lpm4_key key4 = { .prefixlen = 32 + 32, .gen = gen };
+
+		__builtin_memcpy(key4.addr, t->addr_src, 4);
+		m = bpf_map_lookup_elem(&src4_masks, &key4);
+		if (!and_field(&acc, m, gen, F_SRC))
+			return -1;
+		__builtin_memcpy(key4.addr, t->addr_dst, 4);
+		m = bpf_map_lookup_elem(&dst4_masks, &key4);
+		if (!and_field(&acc, m, gen, F_DST))
+			return -1;
+	}
+
+	for (int i = 0; i < 4; i++) {
+		if (acc.w[i])
+			return i * 64 + ctz64(acc.w[i]);
+	}
+	return -1;
+}
+
+static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packets)
+{
+	struct counter *c = bpf_map_lookup_elem(map, &idx);
+
+	if (!c)
+		return;
+	c->bytes += bytes;
+	c->packets += packets;
+}
+
+SEC("tc")
+int classify(struct __sk_buff *skb)
+{
+	struct tuple t = {};
+	const struct sel_val *res = 0;
+	__u32 zero = 0, gen = 0, k;
+
+	const struct config *cfg = bpf_map_lookup_elem(&config_map, &zero);
+	if (cfg)
+		gen = cfg->gen & 1;
+
+	if (parse(skb, &t) == 0) {
+		if (ingress)
+			swap_tuple(&t);
+		int idx = match(&t, gen);
+		if (idx >= 0) {
+			k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
+			res = bpf_map_lookup_elem(&sel, &k);
+		}
+	}
+	if (!res)
+		res = bpf_map_lookup_elem(&defaults, &gen);
+	if (!res)
+		return TCX_NEXT;
+
+	/* wire_len and max(gso_segs, 1) equal HTB's own byte and packet counts. */
+	__u64 bytes = skb->wire_len;
+	__u64 packets = skb->gso_segs ? skb->gso_segs : 1;
+
+	count(&app_stats, res->app, bytes, packets);
+	if (shaped) {
+		skb->priority = res->classid;
+		count(&class_stats, res->class_slot, bytes, packets);
+	}
+	return TCX_NEXT;
+}
+
+char __license[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,131 @@
+// Package classifytest makes random policies and packets over small value
+// domains, so that selectors overlap and match often. The classify tests
+// and the BPF differential test in loader share it.
+package classifytest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+
+	"github.com/shaperdev/shaper/classify"
+	"github.com/shaperdev/shaper/policy"
+)
+
+var (
+	protos = []uint8{1, 6, 17, 58, 132, 47}
+	ports  = []uint16{0, 1, 53, 80, 443, 8080, 65535}
+	addrs4 = []string{"198.18.0.1", "198.18.0.2", "198.18.1.1", "198.19.255.255", "198.18.128.7"}
+	addrs6 = []string{"fd00::1", "fd00::2", "fd00:1::1", "fd12:3456::9", "fdff::ffff"}
+	lens4  = []int{0, 8, 15, 16, 24, 31, 32}
+	lens6  = []int{0, 8, 16, 32, 64, 127, 128}
+)
+
+// Apps returns 1..maxApps apps of 0..3 selectors each.
+func Apps(r *rand.Rand, maxApps int) []policy.App {
+	n := 1 + r.IntN(maxApps)
+	apps := make([]policy.App, n)
+	for i := range apps {
+		apps[i].Name = fmt.Sprintf("app%d", i)
+		for range r.IntN(4) {
+			apps[i].Match = append(apps[i].Match, Selector(r))
+		}
+	}
+	return apps
+}
+
+// Selector returns a random selector; each field is absent half the time.
+func Selector(r *rand.Rand) policy.Selector {
+	var s policy.Selector
+	if r.IntN(2) == 0 {
+		for range 1 + r.IntN(2) {
+			s.Protos = append(s.Protos, protos[r.IntN(len(protos))])
+		}
+	}
+	s.Ports = portRanges(r, 4)
+	s.SPorts = portRanges(r, 3)
+	s.DPorts = portRanges(r, 2)
+	s.Src = prefixes(r)
+	s.Dst = prefixes(r)
+	return s
+}
+
+// portRanges is empty one time in `oneIn`.
+func portRanges(r *rand.Rand, oneIn int) []policy.PortRange {
+	if r.IntN(oneIn) != 0 {
+		return nil
+	}
+	var out []policy.PortRange
+	for range 1 + r.IntN(2) {
+		a, b := ports[r.IntN(len(ports))], ports[r.IntN(len(ports))]
+		if r.IntN(2) == 0 {
+			b = a
+		}
+		out = append(out, policy.PortRange{Lo: min(a, b), Hi: max(a, b)})
+	}
+	return out
+}
+
+func prefixes(r *rand.Rand) []netip.Prefix {
+	if r.IntN(2) == 0 {
+		return nil
+	}
+	var out []netip.Prefix
+	for range 1 + r.IntN(2) {
+		a, lens := addrs4, lens4
+		if r.IntN(2) == 0 {
+			a, lens = addrs6, lens6
+		}
+		p, _ := netip.MustParseAddr(a[r.IntN(len(a))]).Prefix(lens[r.IntN(len(lens))])
+		out = append(out, p)
+	}
+	return out
+}
+
+// Binding gives app i id i+1 and, for most apps, one of a few classes.
+func Binding(r *rand.Rand, apps []policy.App) classify.Binding {
+	b := classify.Binding{
+		AppID:    map[string]uint32{},
+		AppClass: map[string]classify.Class{},
+		Default:  classify.Class{ClassID: 0x10000 + 99, Slot: 99},
+	}
+	for i, a := range apps {
+		b.AppID[a.Name] = uint32(i + 1)
+		if r.IntN(4) != 0 {
+			slot := uint32(0x10 + r.IntN(4))
+			b.AppClass[a.Name] = classify.Class{ClassID: 0x10000 | slot, Slot: slot}
+		}
+	}
+	return b
+}
+
+// Packet returns a random IP packet (both addresses of one family).
+func Packet(r *rand.Rand) classify.Packet {
+	p := classify.Packet{IsIP: true, Proto: protos[r.IntN(len(protos))]}
+	a := addrs4
+	if r.IntN(2) == 0 {
+		a = addrs6
+	}
+	p.Src = netip.MustParseAddr(a[r.IntN(len(a))])
+	p.Dst = netip.MustParseAddr(a[r.IntN(len(a))])
+	if r.IntN(3) == 0 { // a neighbour of a listed address: near misses
+		p.Src = p.Src.Next()
+	}
+	switch p.Proto {
+	case 6, 17, 132:
+		p.HasPorts = r.IntN(8) != 0 // else a later fragment
+	}
+	if p.HasPorts {
+		p.SPort = port(r)
+		p.DPort = port(r)
+	}
+	return p
+}
+
+func port(r *rand.Rand) uint16 {
+	p := ports[r.IntN(len(ports))]
+	if r.IntN(4) == 0 && p < 65535 {
+		p++
+	}
+	return p
+}

@@ -1,0 +1,87 @@
+package classify_test
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/shaperdev/shaper/classify"
+	"github.com/shaperdev/shaper/classify/classifytest"
+	"github.com/shaperdev/shaper/policy"
+)
+
+func TestMatchExamples(t *testing.T) {
+	apps := []policy.App{
+		{Name: "web", Match: []policy.Selector{{Protos: []uint8{6}, DPorts: []policy.PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}}}}},
+		{Name: "dns", Match: []policy.Selector{{Ports: []policy.PortRange{{Lo: 53, Hi: 53}}}}},
+		{Name: "lan", Match: []policy.Selector{{Dst: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}}},
+	}
+	b := classify.Binding{
+		AppID:    map[string]uint32{"web": 1, "dns": 2, "lan": 3},
+		AppClass: map[string]classify.Class{"web": {ClassID: 0x10010, Slot: 0x10}, "dns": {ClassID: 0x10020, Slot: 0x20}},
+		Default:  classify.Class{ClassID: 0x10030, Slot: 0x30},
+	}
+	a4 := netip.MustParseAddr
+	tests := []struct {
+		name string
+		p    classify.Packet
+		want uint32
+	}{
+		{"https", classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 40000, DPort: 443, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 1},
+		{"udp 443 is not web", classify.Packet{IsIP: true, Proto: 17, HasPorts: true, SPort: 40000, DPort: 443, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 0},
+		{"dns reply by sport", classify.Packet{IsIP: true, Proto: 17, HasPorts: true, SPort: 53, DPort: 40000, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 2},
+		{"web wins over lan", classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 1, DPort: 80, Src: a4("10.0.0.1"), Dst: a4("198.18.0.1")}, 1},
+		{"lan icmp", classify.Packet{IsIP: true, Proto: 1, Src: a4("10.0.0.1"), Dst: a4("198.19.0.1")}, 3},
+		{"later fragment to 53 has no ports", classify.Packet{IsIP: true, Proto: 17, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 0},
+		{"non-IP", classify.Packet{}, 0},
+	}
+	tab, err := classify.Compile(apps, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		got := classify.Match(apps, b, tc.p)
+		if got.App != tc.want {
+			t.Errorf("%s: Match app %d, want %d", tc.name, got.App, tc.want)
+		}
+		if l := tab.Lookup(tc.p); l != got {
+			t.Errorf("%s: Lookup %+v, Match %+v", tc.name, l, got)
+		}
+	}
+	if r := classify.Match(apps, b, classify.Packet{}); r != (classify.Result{ClassID: 0x10030, Slot: 0x30}) {
+		t.Errorf("unmatched result %+v", r)
+	}
+}
+
+// TestLookupAgreesWithMatch holds the compiled tables against the policy's
+// semantics on many random policies and packets.
+func TestLookupAgreesWithMatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	policies, packets := 3000, 100
+	if testing.Short() {
+		policies = 500
+	}
+	matched := 0
+	for i := range policies {
+		apps := classifytest.Apps(r, 8)
+		b := classifytest.Binding(r, apps)
+		tab, err := classify.Compile(apps, b)
+		if err != nil {
+			t.Fatalf("policy %d: %v", i, err)
+		}
+		for range packets {
+			p := classifytest.Packet(r)
+			want := classify.Match(apps, b, p)
+			if got := tab.Lookup(p); got != want {
+				t.Fatalf("policy %d %+v\npacket %+v: Lookup %+v, Match %+v", i, apps, p, got, want)
+			}
+			if want.App != 0 {
+				matched++
+			}
+		}
+	}
+	// The domains are small so that matches are common; make sure they are.
+	if total := policies * packets; matched < total/5 {
+		t.Errorf("only %d of %d packets matched an app: the random domains are too sparse", matched, total)
+	}
+}

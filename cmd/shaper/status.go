@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shaperdev/shaper/shaper"
+)
+
+func init() { register(newStatusCmd) }
+
+func newStatusCmd() *cobra.Command {
+	var (
+		netns  string
+		output string
+		sample time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status [IFACE...]",
+		Short: "Show classes, apps, counters, hook programs and drift from the applied policy",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" {
+				return usageError{fmt.Errorf("unknown output %q: use -o table or -o json", output)}
+			}
+			rep, err := shaper.Status(shaper.StatusOptions{Netns: netns, Ifaces: args, Sample: sample})
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return rep.WriteJSON(cmd.OutOrStdout())
+			}
+			return rep.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	netnsFlag(cmd, &netns)
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().DurationVar(&sample, "sample", 500*time.Millisecond, "measure live rates over this interval (0 to skip)")
+	return cmd
+}

@@ -1,0 +1,220 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/shaperdev/shaper/bpf"
+	"github.com/shaperdev/shaper/classify"
+)
+
+// Knobs are the classifier's load-time constants.
+type Knobs struct {
+	Ingress bool // reverse the tuple so selectors describe flows as egress sees them
+	Shaped  bool // set skb->priority and count classes (false: monitor-only)
+}
+
+// Counter is a summed per-CPU counter.
+type Counter struct {
+	Bytes   uint64 `json:"bytes"`
+	Packets uint64 `json:"packets"`
+}
+
+// Classifier is a loaded classifier program and its maps.
+type Classifier struct {
+	objs bpf.ClassifierObjects
+	// written[g] is what this process last wrote to generation g; nil when
+	// unknown (maps reused from pins), which makes the next write clear
+	// the whole generation first.
+	written [bpf.NumGens]*classify.Tables
+}
+
+// LoadClassifier loads the classifier with its knobs. With pinDir set, its
+// maps are pinned there by name and reused when already present, so rules
+// and counters survive a re-apply and the process's exit. Each hook (an
+// interface and direction) needs its own pinDir: they must not share
+// counters.
+func LoadClassifier(knobs Knobs, pinDir string) (*Classifier, error) {
+	spec, err := bpf.LoadClassifier()
+	if err != nil {
+		return nil, fmt.Errorf("load classifier spec: %w", err)
+	}
+	for name, v := range map[string]bool{"ingress": knobs.Ingress, "shaped": knobs.Shaped} {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("classifier has no knob %q (bpf package out of date)", name)
+		}
+		if err := vs.Set(boolByte(v)); err != nil {
+			return nil, fmt.Errorf("set knob %s: %w", name, err)
+		}
+	}
+	var opts ebpf.CollectionOptions
+	if pinDir != "" {
+		if err := os.MkdirAll(pinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("classifier pin dir: %w", err)
+		}
+		for name, m := range spec.Maps {
+			if !strings.HasPrefix(name, ".") { // .rodata holds the knobs: never shared
+				m.Pinning = ebpf.PinByName
+			}
+		}
+		opts.Maps.PinPath = pinDir
+	}
+	c := &Classifier{}
+	if err := spec.LoadAndAssign(&c.objs, &opts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load classifier: %w\nverifier log:\n%+v", err, ve)
+		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("load classifier: maps pinned in %s are from another version of shaper: "+
+				"remove them (shaper delete) and apply again: %w", pinDir, err)
+		}
+		return nil, fmt.Errorf("load classifier: %w", err)
+	}
+	return c, nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Program is the tc program to attach.
+func (c *Classifier) Program() *ebpf.Program { return c.objs.Classify }
+
+// Close releases this process's handles; pinned maps stay.
+func (c *Classifier) Close() error { return c.objs.Close() }
+
+// Gen returns the active rule generation.
+func (c *Classifier) Gen() (uint32, error) {
+	var cfg bpf.ClassifierConfig
+	if err := c.objs.ConfigMap.Lookup(uint32(0), &cfg); err != nil {
+		return 0, fmt.Errorf("read classifier config: %w", err)
+	}
+	return cfg.Gen & 1, nil
+}
+
+// Update makes t the rules, atomically for packets: it writes the inactive
+// generation, then flips config.gen. The old generation is left as it is:
+// clearing it right after the flip would race with programs still running
+// on it; the next Update clears it before writing.
+func (c *Classifier) Update(t *classify.Tables) error {
+	active, err := c.Gen()
+	if err != nil {
+		return err
+	}
+	next := active ^ 1
+	if err := c.writeGen(next, c.written[next], t); err != nil {
+		c.written[next] = nil // partly written: unknown
+		return fmt.Errorf("write rule generation %d: %w", next, err)
+	}
+	c.written[next] = t
+	if err := c.objs.ConfigMap.Update(uint32(0), bpf.ClassifierConfig{Gen: next}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("flip rule generation to %d: %w", next, err)
+	}
+	return nil
+}
+
+// writeGen replaces generation gen's entries, which were prev (nil:
+// unknown), with t's.
+func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables) error {
+	o := &c.objs
+	var pProto map[uint8]classify.Mask
+	var pS, pD []classify.Mask
+	if prev != nil {
+		pProto, pS, pD = prev.Proto, prev.SPort, prev.DPort
+	}
+	if err := writeArray(o.ProtoMasks, gen*256, 256, protoDense(t.Proto), protoDense(pProto), prev == nil); err != nil {
+		return fmt.Errorf("proto masks: %w", err)
+	}
+	if err := writeArray(o.SportMasks, gen*bpf.NumPorts, bpf.NumPorts, t.SPort, pS, prev == nil); err != nil {
+		return fmt.Errorf("sport masks: %w", err)
+	}
+	if err := writeArray(o.DportMasks, gen*bpf.NumPorts, bpf.NumPorts, t.DPort, pD, prev == nil); err != nil {
+		return fmt.Errorf("dport masks: %w", err)
+	}
+	if err := writeArray(o.Wild, gen*bpf.NumFields, bpf.NumFields, t.Wild[:], nil, true); err != nil {
+		return fmt.Errorf("wildcard masks: %w", err)
+	}
+	if err := writeSel(o.Sel, gen, t.Sel); err != nil {
+		return err
+	}
+	def := bpf.ClassifierSelVal{Classid: t.Default.ClassID, ClassSlot: t.Default.Slot}
+	if err := o.Defaults.Update(gen, def, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("default class: %w", err)
+	}
+	var prevSrc, prevDst map[netip.Prefix]classify.Mask
+	if prev != nil {
+		prevSrc, prevDst = prev.Src, prev.Dst
+	}
+	if err := writePrefixes(o.Src4Masks, o.Src6Masks, gen, t.Src, prevSrc, prev == nil); err != nil {
+		return fmt.Errorf("src prefixes: %w", err)
+	}
+	if err := writePrefixes(o.Dst4Masks, o.Dst6Masks, gen, t.Dst, prevDst, prev == nil); err != nil {
+		return fmt.Errorf("dst prefixes: %w", err)
+	}
+	return nil
+}
+
+func protoDense(m map[uint8]classify.Mask) []classify.Mask {
+	if m == nil {
+		return nil
+	}
+	out := make([]classify.Mask, 256)
+	for p, v := range m {
+		out[p] = v
+	}
+	return out
+}
+
+// writeArray writes entries base..base+n-1 from tab (missing = zero).
+// Unless all is set it writes only those non-zero in tab or in prev (what
+// the generation held), so a small rule change is a small write.
+func writeArray(m *ebpf.Map, base uint32, n int, tab, prev []classify.Mask, all bool) error {
+	var keys []uint32
+	var vals []bpf.ClassifierMask
+	for i := range n {
+		v, old := at(tab, i), at(prev, i)
+		if all || !v.IsZero() || !old.IsZero() {
+			keys = append(keys, base+uint32(i))
+			vals = append(vals, v.BPF())
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := m.BatchUpdate(keys, vals, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)}); err != nil {
+		return fmt.Errorf("batch update %d entries: %w", len(keys), err)
+	}
+	return nil
+}
+
+func at(tab []classify.Mask, i int) classify.Mask {
+	if i < len(tab) {
+		return tab[i]
+	}
+	return classify.Mask{}
+}
+
+func writeSel(m *ebpf.Map, gen uint32, sel []classify.SelVal) error {
+	keys := make([]uint32, bpf.MaxSelectors)
+	vals := make([]bpf.ClassifierSelVal, bpf.MaxSelectors)
+	for i := range keys {
+		keys[i] = gen*bpf.MaxSelectors + uint32(i)
+		if i < len(sel) {
+			vals[i] = bpf.ClassifierSelVal{App: sel[i].App, Classid: sel[i].Class.ClassID, ClassSlot: sel[i].Class.Slot}
+		}
+	}
+	if _, err := m.BatchUpdate(keys, vals, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)}); err != nil {
+		return fmt.Errorf("selector values: %w", err)
+	}
+	return nil
+}

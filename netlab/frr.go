@@ -1,0 +1,309 @@
+package netlab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// FRR's daemons, as Debian's frr package installs them.
+var frrDir = "/usr/lib/frr"
+
+// ospfRouters lists the routers that run OSPF.
+func ospfRouters(t *Topology) []*Node {
+	var rs []*Node
+	for _, n := range t.Nodes {
+		if n.Kind == KindRouter && n.OSPF != nil {
+			rs = append(rs, n)
+		}
+	}
+	return rs
+}
+
+// ospfIface is one interface of a router as OSPF sees it.
+type ospfIface struct {
+	ep        *Endpoint
+	peers     int // other OSPF routers on the segment
+	passive   bool
+	p2p       bool
+	subnet4   string
+	hasSubnet bool
+}
+
+func ospfIfaces(t *Topology, segs []*segment, n *Node) []ospfIface {
+	var out []ospfIface
+	for _, ep := range t.Interfaces(n.Name) {
+		s := segmentOf(segs, ep)
+		oi := ospfIface{ep: ep}
+		if s != nil {
+			for _, m := range s.members {
+				if m.Node != n.Name && t.Node(m.Node).OSPF != nil {
+					oi.peers++
+				}
+			}
+			if s.subnet[0].IsValid() {
+				oi.subnet4, oi.hasSubnet = s.subnet[0].String(), true
+			}
+		}
+		oi.passive = oi.peers == 0
+		oi.p2p = oi.peers == 1 // no DR election: adjacencies form at once
+		out = append(out, oi)
+	}
+	return out
+}
+
+// ospfdConfig is the ospfd.conf of a router: short timers, point-to-point
+// where two routers meet (no DR election wait), passive towards hosts.
+func ospfdConfig(t *Topology, segs []*segment, n *Node) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hostname %s\n!\n", n.Name)
+	ifs := ospfIfaces(t, segs, n)
+	for _, oi := range ifs {
+		fmt.Fprintf(&b, "interface %s\n ip ospf hello-interval %d\n ip ospf dead-interval %d\n", oi.ep.Iface, n.OSPF.Hello, n.OSPF.Dead)
+		if oi.p2p {
+			b.WriteString(" ip ospf network point-to-point\n")
+		}
+		b.WriteString("!\n")
+	}
+	b.WriteString("router ospf\n")
+	if id := routerID(t, n); id != "" {
+		fmt.Fprintf(&b, " ospf router-id %s\n", id)
+	}
+	b.WriteString(" redistribute static\n")
+	for _, oi := range ifs {
+		if oi.passive {
+			fmt.Fprintf(&b, " passive-interface %s\n", oi.ep.Iface)
+		}
+	}
+	seen := map[string]bool{}
+	for _, oi := range ifs {
+		if oi.hasSubnet && !seen[oi.subnet4] {
+			seen[oi.subnet4] = true
+			fmt.Fprintf(&b, " network %s area %s\n", oi.subnet4, n.OSPF.Area)
+		}
+	}
+	b.WriteString("!\n")
+	return b.String()
+}
+
+// routerID is the router's first IPv4 address (unique in the lab), or an
+// id from its position when it has none.
+func routerID(t *Topology, n *Node) string {
+	for _, ep := range t.Interfaces(n.Name) {
+		for _, a := range ep.Addrs {
+			if a.Addr().Is4() {
+				return a.Addr().String()
+			}
+		}
+	}
+	for i, r := range t.Nodes {
+		if r == n {
+			return fmt.Sprintf("0.0.%d.%d", (i+1)/256, (i+1)%256)
+		}
+	}
+	return ""
+}
+
+// expectedNeighbours is how many full adjacencies a converged router has.
+func expectedNeighbours(t *Topology, segs []*segment, n *Node) int {
+	total := 0
+	for _, oi := range ospfIfaces(t, segs, n) {
+		total += oi.peers
+	}
+	return total
+}
+
+func (l *Lab) upFRR(ctx context.Context) (string, error) {
+	routers := ospfRouters(l.topo)
+	if len(routers) == 0 {
+		return "none", nil
+	}
+	if _, err := os.Stat(filepath.Join(frrDir, "ospfd")); err != nil {
+		return "", fmt.Errorf("ospf needs FRR (%s/zebra and ospfd): install Debian's frr package: %w", frrDir, err)
+	}
+	segs := resolvedSegments(l.topo)
+	for _, n := range routers {
+		if err := l.startFRR(n, segs); err != nil {
+			return "", fmt.Errorf("%s: %w", n.Name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.opts.ospfTimeout)
+	defer cancel()
+	for _, n := range routers {
+		if err := l.waitOSPF(ctx, n, expectedNeighbours(l.topo, segs, n)); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%d routers, adjacencies full", len(routers)), nil
+}
+
+// startFRR starts zebra and ospfd in the router's namespace, each with its
+// own config, sockets and pid file in the router's state folder. They run
+// as FRR's own user (root is not in the frrvty group the daemons expect).
+func (l *Lab) startFRR(n *Node, segs []*segment) error {
+	dir := nodeDir(l.name, n.Name)
+	if alive(dir, "zebra") && alive(dir, "ospfd") {
+		return nil
+	}
+	l.stopDaemons(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := chownFRR(dir); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"zebra.conf": fmt.Sprintf("hostname %s\n!\n", n.Name),
+		"ospfd.conf": ospfdConfig(l.topo, segs, n),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	if err := l.startDaemon(n, dir, "zebra"); err != nil {
+		return err
+	}
+	if err := waitFile(filepath.Join(dir, "zserv.api"), 10*time.Second); err != nil {
+		return fmt.Errorf("zebra did not start (see %s/zebra.log): %w", dir, err)
+	}
+	if err := l.startDaemon(n, dir, "ospfd"); err != nil {
+		return err
+	}
+	if err := waitFile(filepath.Join(dir, "ospfd.vty"), 10*time.Second); err != nil {
+		return fmt.Errorf("ospfd did not start (see %s/ospfd.log): %w", dir, err)
+	}
+	return nil
+}
+
+func chownFRR(dir string) error {
+	u, err := user.Lookup("frr")
+	if err != nil {
+		return fmt.Errorf("ospf needs FRR's user frr (Debian's frr package): %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fmt.Errorf("give %s to frr: %w", dir, err)
+	}
+	return nil
+}
+
+// startDaemon runs one FRR daemon in the foreground of a process of its own
+// session (so that ^C on `shaper lab up` does not stop it), and records its
+// pid in <daemon>.lab.pid.
+func (l *Lab) startDaemon(n *Node, dir, daemon string) error {
+	out, err := os.OpenFile(filepath.Join(dir, daemon+".out"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("open %s output: %w", daemon, err)
+	}
+	defer out.Close()
+	args := []string{
+		"--net=" + filepath.Join(netnsDir, l.Netns(n.Name)), "--",
+		filepath.Join(frrDir, daemon),
+		"-f", filepath.Join(dir, daemon+".conf"),
+		"-i", filepath.Join(dir, daemon+".pid"),
+		"-z", filepath.Join(dir, "zserv.api"),
+		"--vty_socket", dir,
+		"-P", "0", // no TCP vty
+		"--log", "file:" + filepath.Join(dir, daemon+".log"),
+	}
+	cmd := exec.Command("nsenter", args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", daemon, err)
+	}
+	l.mu.Lock()
+	l.procs[cmd.Process.Pid] = cmd
+	l.mu.Unlock()
+	pidFile := filepath.Join(dir, daemon+".lab.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("record %s pid: %w", daemon, err)
+	}
+	return nil
+}
+
+func waitFile(path string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not appear within %s", path, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitOSPF polls ospfd until the router has as many full adjacencies as it
+// has OSPF neighbours.
+func (l *Lab) waitOSPF(ctx context.Context, n *Node, want int) error {
+	dir := nodeDir(l.name, n.Name)
+	have := 0
+	for {
+		nbrs, err := ospfNeighbours(ctx, dir)
+		if err == nil {
+			have = 0
+			for _, nb := range nbrs {
+				if strings.HasPrefix(nb.State, "Full") {
+					have++
+				}
+			}
+			if have >= want {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ospf on %s: %d of %d neighbours full when the wait ended (%v): see %s/ospfd.log", n.Name, have, want, ctx.Err(), dir)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// OSPFNeighbour is one adjacency of a router, as ospfd reports it.
+type OSPFNeighbour struct {
+	RouterID string `json:"router_id"`
+	State    string `json:"state"`
+	Address  string `json:"address"`
+	Iface    string `json:"iface"`
+}
+
+// ospfNeighbours asks the router's ospfd through its own vty socket.
+func ospfNeighbours(ctx context.Context, dir string) ([]OSPFNeighbour, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "vtysh", "--vty_socket", dir, "-d", "ospfd", "-c", "show ip ospf neighbor json").Output()
+	if err != nil {
+		return nil, fmt.Errorf("vtysh show ip ospf neighbor: %w", err)
+	}
+	var doc struct {
+		Neighbors map[string][]struct {
+			State   string `json:"nbrState"`
+			Address string `json:"ifaceAddress"`
+			Iface   string `json:"ifaceName"`
+		} `json:"neighbors"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("decode ospf neighbours: %w", err)
+	}
+	var nbrs []OSPFNeighbour
+	for id, list := range doc.Neighbors {
+		for _, nb := range list {
+			iface, _, _ := strings.Cut(nb.Iface, ":")
+			nbrs = append(nbrs, OSPFNeighbour{RouterID: id, State: nb.State, Address: nb.Address, Iface: iface})
+		}
+	}
+	return nbrs, nil
+}

@@ -1,0 +1,209 @@
+package netlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// bridgeName is the bridge inside a switch's namespace.
+const bridgeName = "br0"
+
+func (l *Lab) upLinks(ctx context.Context) (string, error) {
+	err := parallel(ctx, len(l.topo.Links), 4, func(i int) error {
+		lk := l.topo.Links[i]
+		if err := l.upLink(lk); err != nil {
+			a, b := lk.Endpoints[0], lk.Endpoints[1]
+			return fmt.Errorf("link %s:%s-%s:%s: %w", a.Node, a.Iface, b.Node, b.Iface, err)
+		}
+		return nil
+	})
+	return fmt.Sprintf("%d veth pairs", len(l.topo.Links)), err
+}
+
+// upLink creates the veth pair straight into both nodes' namespaces under
+// its final names (the kernel creates each end in the namespace given, so
+// nothing ever appears in the root namespace), then configures both ends.
+func (l *Lab) upLink(lk *Link) error {
+	a, b := lk.Endpoints[0], lk.Endpoints[1]
+	h, err := handleAt(l.Netns(a.Node))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if _, err := h.LinkByName(a.Iface); err != nil {
+		peerNs, err := netns.GetFromName(l.Netns(b.Node))
+		if err != nil {
+			return fmt.Errorf("open netns of %s: %w", b.Node, err)
+		}
+		defer peerNs.Close()
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: a.Iface, MTU: a.MTU, HardwareAddr: mac(a.MAC)},
+			PeerName:      b.Iface,
+			PeerMTU:       uint32(b.MTU),
+			PeerNamespace: netlink.NsFd(peerNs),
+		}
+		if b.MAC != "" {
+			veth.PeerHardwareAddr = mac(b.MAC)
+		}
+		if err := h.LinkAdd(veth); err != nil {
+			return fmt.Errorf("create veth: %w", err)
+		}
+	}
+	for _, ep := range lk.Endpoints {
+		if err := l.setupEnd(lk, ep); err != nil {
+			return fmt.Errorf("%s:%s: %w", ep.Node, ep.Iface, err)
+		}
+	}
+	return nil
+}
+
+func mac(s string) net.HardwareAddr {
+	if s == "" {
+		return nil
+	}
+	hw, _ := net.ParseMAC(s)
+	return hw
+}
+
+// setupEnd labels an interface with the lab's name, gives it its addresses,
+// plugs it into the bridge of a switch, limits its rate, and sets it up.
+func (l *Lab) setupEnd(lk *Link, ep *Endpoint) error {
+	h, err := handleAt(l.Netns(ep.Node))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	link, err := h.LinkByName(ep.Iface)
+	if err != nil {
+		return fmt.Errorf("find interface: %w", err)
+	}
+	peer := lk.peer(ep)
+	alias := fmt.Sprintf("shaper-lab %s %s:%s-%s:%s", l.name, ep.Node, ep.Iface, peer.Node, peer.Iface)
+	if err := h.LinkSetAlias(link, alias); err != nil {
+		return fmt.Errorf("label: %w", err)
+	}
+	for _, a := range ep.Addrs {
+		addr := &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}
+		if err := h.AddrReplace(link, addr); err != nil {
+			return fmt.Errorf("add address %s: %w", a, err)
+		}
+	}
+	if l.topo.Node(ep.Node).Kind == KindSwitch {
+		br, err := h.LinkByName(bridgeName)
+		if err != nil {
+			return fmt.Errorf("find bridge: %w", err)
+		}
+		if err := h.LinkSetMasterByIndex(link, br.Attrs().Index); err != nil {
+			return fmt.Errorf("join bridge: %w", err)
+		}
+	}
+	if err := setQdisc(h, link, lk, ep.MTU); err != nil {
+		return err
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	return nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// setQdisc limits the link: TBF for a rate, netem for delay or loss (which
+// this project's reference kernel lacks: the error says so).
+func setQdisc(h *netlink.Handle, link netlink.Link, lk *Link, mtu int) error {
+	attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT}
+	if lk.Delay > 0 || lk.Loss > 0 {
+		q := netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{
+			Latency: uint32(lk.Delay.Microseconds()),
+			Loss:    float32(lk.Loss),
+		})
+		q.Rate64 = lk.Rate / 8
+		if err := h.QdiscReplace(q); err != nil {
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("delay/loss need the netem qdisc, which this kernel lacks (%v): remove delay: and loss: from the link, rate: works with TBF", err)
+			}
+			return fmt.Errorf("add netem: %w", err)
+		}
+		return nil
+	}
+	if lk.Rate == 0 {
+		return nil
+	}
+	q := tbf(attrs, lk.Rate, mtu)
+	if err := h.QdiscReplace(q); err != nil {
+		return fmt.Errorf("add tbf rate %d bit/s: %w", lk.Rate, err)
+	}
+	return nil
+}
+
+// tbf sizes a token bucket for a rate in bits/s: the burst holds 1 ms of
+// data (accurate at high rates) but at least two full frames (a smaller
+// bucket would never pass a full-size frame), the queue 50 ms more.
+func tbf(attrs netlink.QdiscAttrs, rateBits uint64, mtu int) *netlink.Tbf {
+	rate := rateBits / 8
+	burst := max(rate/1000, uint64(2*(mtu+14)))
+	limit := rate*50/1000 + burst
+	return &netlink.Tbf{
+		QdiscAttrs: attrs,
+		Rate:       rate,
+		Buffer:     netlink.Xmittime(rate, uint32(burst)),
+		Limit:      uint32(min(limit, 1<<31)),
+	}
+}
+
+// isLabAlias tells the lab's interfaces from others by their alias.
+func isLabAlias(alias, lab string) bool {
+	return strings.HasPrefix(alias, "shaper-lab "+lab+" ")
+}
+
+func (l *Lab) upRoutes(ctx context.Context) (string, error) {
+	count := 0
+	for _, n := range l.topo.Nodes {
+		count += len(n.Routes)
+	}
+	err := parallel(ctx, len(l.topo.Nodes), 4, func(i int) error {
+		n := l.topo.Nodes[i]
+		if len(n.Routes) == 0 {
+			return nil
+		}
+		h, err := handleAt(l.Netns(n.Name))
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		for _, r := range n.Routes {
+			if err := addRoute(h, r); err != nil {
+				return fmt.Errorf("%s: route %s: %w", n.Name, r.Dst, err)
+			}
+		}
+		return nil
+	})
+	return fmt.Sprintf("%d static routes", count), err
+}
+
+func addRoute(h *netlink.Handle, r Route) error {
+	nr := &netlink.Route{Dst: ipNet(r.Dst), Protocol: unix.RTPROT_STATIC}
+	if r.Via.IsValid() {
+		nr.Gw = r.Via.AsSlice()
+	} else {
+		nr.Scope = netlink.SCOPE_LINK
+	}
+	if r.Dev != "" {
+		link, err := h.LinkByName(r.Dev)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", r.Dev, err)
+		}
+		nr.LinkIndex = link.Attrs().Index
+	}
+	return h.RouteReplace(nr)
+}

@@ -1,0 +1,233 @@
+package shaper
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/shaperdev/shaper/classify"
+	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/policy"
+)
+
+// ApplyOptions are the knobs of Apply.
+type ApplyOptions struct {
+	Attach string    // auto | tcx | tc
+	DryRun bool      // print the plan and the changes, touch nothing
+	Netns  string    // namespace of interfaces whose policy names none
+	Source string    // the policy file, remembered for status
+	Out    io.Writer // progress and dry-run output
+}
+
+// job is the work for one interface: everything computed before the
+// kernel is touched, so bad input fails with nothing changed.
+type job struct {
+	iface  policy.Interface
+	netns  string
+	apps   []policy.App
+	egress *Plan // nil: monitor-only
+	prev   *State
+	appIDs map[string]uint32
+	tables map[loader.Direction]*classify.Tables
+	knobs  map[loader.Direction]loader.Knobs
+}
+
+// Check runs every check Apply makes before it touches the kernel that
+// needs no kernel: planning and rule compilation.
+func Check(pol *policy.Policy) error {
+	_, err := prepare(pol, ApplyOptions{})
+	return err
+}
+
+// Apply makes the kernel match the policy on every interface it names.
+func Apply(pol *policy.Policy, o ApplyOptions) error {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Attach == "" {
+		o.Attach = "auto"
+	}
+	jobs, err := prepare(pol, o)
+	if err != nil {
+		return err
+	}
+	if err := checkKernel(jobs); err != nil {
+		return err
+	}
+	if o.DryRun {
+		return dryRun(jobs, o.Out)
+	}
+	attacher, err := loader.Choose(o.Attach)
+	if err != nil {
+		return err
+	}
+	if err := loader.EnsureBPFFS(loader.BPFFSRoot); err != nil {
+		return err
+	}
+	var done []*job
+	for _, j := range jobs {
+		fmt.Fprintf(o.Out, "%s: applying\n", j.label())
+		if err := j.apply(attacher, o); err != nil {
+			err = fmt.Errorf("apply %s: %w", j.label(), err)
+			// Roll back this interface and the ones before it, newest first.
+			for _, r := range append([]*job{j}, reverse(done)...) {
+				if rerr := r.rollback(); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("roll back %s: %w", r.label(), rerr))
+				} else {
+					fmt.Fprintf(o.Out, "%s: rolled back\n", r.label())
+				}
+			}
+			return err
+		}
+		done = append(done, j)
+		fmt.Fprintf(o.Out, "%s: applied (%s)\n", j.label(), j.summary())
+	}
+	return nil
+}
+
+func reverse(js []*job) []*job {
+	out := make([]*job, len(js))
+	for i, j := range js {
+		out[len(js)-1-i] = j
+	}
+	return out
+}
+
+func (j *job) label() string {
+	if j.netns == "" {
+		return j.iface.Name
+	}
+	return j.netns + "/" + j.iface.Name
+}
+
+func (j *job) summary() string {
+	s := "egress monitor-only"
+	if j.egress != nil {
+		s = "egress " + j.egress.Kind
+	}
+	if j.iface.Ingress != nil {
+		s += ", ingress monitor-only"
+	}
+	return s
+}
+
+// prepare plans and compiles every interface; no kernel access but state
+// files (read-only).
+func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
+	var jobs []*job
+	var errs []error
+	for _, ifc := range pol.Interfaces {
+		j := &job{iface: ifc, netns: ifc.Netns, apps: pol.Apps,
+			tables: map[loader.Direction]*classify.Tables{}, knobs: map[loader.Direction]loader.Knobs{}}
+		if j.netns == "" {
+			j.netns = o.Netns
+		}
+		if err := j.prepare(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", j.label(), err))
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	if len(errs) > 0 {
+		return nil, joinBadInput(errs)
+	}
+	return jobs, nil
+}
+
+func (j *job) prepare() error {
+	if in := j.iface.Ingress; in.Shaped() {
+		return badInput(fmt.Errorf("%s: ingress shaping (rate or tbf on ingress) is not supported by this version yet; "+
+			"remove rate/tbf from ingress to count download traffic per app without shaping it", posString(in.Pos)))
+	}
+	prev, err := LoadState(j.netns, j.iface.Name)
+	if err != nil {
+		return err
+	}
+	j.prev = prev
+	var prevIDs map[string]uint32
+	if prev != nil {
+		prevIDs = prev.AppIDs
+	}
+	j.appIDs = assignAppIDs(prevIDs, j.apps)
+	if j.iface.Egress != nil {
+		plan, err := PlanDirection(j.iface.Egress)
+		if err != nil {
+			return badInput(err)
+		}
+		j.egress = plan
+	}
+	// Egress is always classified and counted (monitor-only when unshaped).
+	b := binding(j.egress, j.appIDs)
+	t, err := classify.Compile(j.apps, b)
+	if err != nil {
+		return err
+	}
+	j.tables[loader.Egress] = t
+	j.knobs[loader.Egress] = loader.Knobs{Shaped: j.egress != nil}
+	if j.iface.Ingress != nil {
+		t, err := classify.Compile(j.apps, binding(nil, j.appIDs))
+		if err != nil {
+			return err
+		}
+		j.tables[loader.Ingress] = t
+		j.knobs[loader.Ingress] = loader.Knobs{Ingress: true}
+	}
+	return nil
+}
+
+// binding tells the compiler which class each app goes to: the leaf class
+// that lists it, else the default class.
+func binding(p *Plan, ids map[string]uint32) classify.Binding {
+	b := classify.Binding{AppID: ids, AppClass: map[string]classify.Class{}}
+	if p == nil {
+		return b
+	}
+	b.Default = classify.Class{ClassID: p.DefaultClassID(), Slot: p.DefaultClassID() & 0xffff}
+	for _, c := range p.Classes {
+		for _, a := range c.Apps {
+			b.AppClass[a] = classify.Class{ClassID: c.ClassID, Slot: c.ClassID & 0xffff}
+		}
+	}
+	return b
+}
+
+// checkKernel verifies, read-only, that every namespace and interface
+// exists, before anything is changed.
+func checkKernel(jobs []*job) error {
+	var errs []error
+	for _, j := range jobs {
+		err := inNetns(j.netns, func() error {
+			_, err := netlink.LinkByName(j.iface.Name)
+			if err != nil {
+				return ifaceError{name: j.iface.Name, netns: j.netns, pos: j.iface.Pos}
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinBadInput(errs)
+}
+
+func dryRun(jobs []*job, w io.Writer) error {
+	for _, j := range jobs {
+		fmt.Fprintf(w, "# %s\n", j.label())
+		err := inNetns(j.netns, func() error {
+			link, err := netlink.LinkByName(j.iface.Name)
+			if err != nil {
+				return err
+			}
+			return j.describe(w, link)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ = time.Second

@@ -1,0 +1,245 @@
+package shaper
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+)
+
+// dumpRetries bounds retries of netlink dumps the kernel interrupted
+// because the table changed under them (netlink.ErrDumpInterrupted).
+const dumpRetries = 5
+
+func listQdiscs(h *netlink.Handle, link netlink.Link) ([]netlink.Qdisc, error) {
+	for i := 0; ; i++ {
+		qs, err := h.QdiscList(link)
+		if errors.Is(err, netlink.ErrDumpInterrupted) && i < dumpRetries {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list qdiscs of %s: %w", link.Attrs().Name, err)
+		}
+		return qs, nil
+	}
+}
+
+func listClasses(h *netlink.Handle, link netlink.Link, parent uint32) ([]netlink.Class, error) {
+	for i := 0; ; i++ {
+		cs, err := h.ClassList(link, parent)
+		if errors.Is(err, netlink.ErrDumpInterrupted) && i < dumpRetries {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list classes of %s: %w", link.Attrs().Name, err)
+		}
+		return cs, nil
+	}
+}
+
+func rootQdisc(qs []netlink.Qdisc) netlink.Qdisc {
+	for _, q := range qs {
+		if q.Attrs().Parent == netlink.HANDLE_ROOT {
+			return q
+		}
+	}
+	return nil
+}
+
+// ReadState reads the interface's root qdisc and, under an HTB root, its
+// classes with their parameters and counters.
+func ReadState(h *netlink.Handle, link netlink.Link) (*KernelState, error) {
+	qs, err := listQdiscs(h, link)
+	if err != nil {
+		return nil, err
+	}
+	st := &KernelState{}
+	q := rootQdisc(qs)
+	if q == nil {
+		return st, nil
+	}
+	st.Root = qdiscState(q)
+	if st.Root.Kind != "htb" {
+		return st, nil
+	}
+	cs, err := listClasses(h, link, st.Root.Handle)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if hc, ok := c.(*netlink.HtbClass); ok {
+			st.Classes = append(st.Classes, classState(hc))
+		}
+	}
+	return st, nil
+}
+
+func qdiscState(q netlink.Qdisc) *QdiscState {
+	a := q.Attrs()
+	s := &QdiscState{Kind: q.Type(), Handle: a.Handle, Parent: a.Parent}
+	if a.Statistics != nil {
+		s.Stats = stats((*netlink.ClassStatistics)(a.Statistics))
+	}
+	switch q := q.(type) {
+	case *netlink.Htb:
+		s.Default = a.Handle&0xFFFF0000 | q.Defcls&0xFFFF
+		s.R2Q = q.Rate2Quantum
+		if q.DirectQlen != nil {
+			s.DirectQlen = *q.DirectQlen
+		}
+	case *netlink.Tbf:
+		s.RateBytes = q.Rate
+		s.BufferTicks = q.Buffer
+		s.Burst = xmitSize(q.Rate, q.Buffer)
+		s.Limit = q.Limit
+		s.PeakBytes = q.Peakrate
+		s.MTU = q.Minburst
+	}
+	return s
+}
+
+func classState(c *netlink.HtbClass) ClassState {
+	s := ClassState{
+		ClassID: c.Handle, Parent: c.Parent, Level: c.Level,
+		RateBytes: c.Rate, CeilBytes: c.Ceil,
+		BufferTicks: c.Buffer, CBufferTicks: c.Cbuffer,
+		Burst: xmitSize(c.Rate, c.Buffer), CBurst: xmitSize(c.Ceil, c.Cbuffer),
+		Quantum: c.Quantum, Prio: c.Prio,
+	}
+	if c.Parent == netlink.HANDLE_ROOT {
+		// The kernel reports a top-level class's parent as TC_H_ROOT; tc
+		// and the plan name the qdisc ("parent 1:").
+		s.Parent = c.Handle & 0xFFFF0000
+	}
+	if c.Statistics != nil {
+		s.Stats = stats(c.Statistics)
+	}
+	return s
+}
+
+func stats(cs *netlink.ClassStatistics) Stats {
+	var s Stats
+	if b := cs.Basic; b != nil {
+		s.Bytes, s.Packets = b.Bytes, uint64(b.Packets)
+	}
+	if q := cs.Queue; q != nil {
+		s.Drops, s.Overlimits, s.Requeues = q.Drops, q.Overlimits, q.Requeues
+		s.Backlog, s.Qlen = q.Backlog, q.Qlen
+	}
+	if r := cs.RateEst; r != nil {
+		s.RateBps, s.RatePps = uint64(r.Bps), uint64(r.Pps)
+	}
+	return s
+}
+
+// ApplyChanges carries out Diff's changes in order. The plan supplies the
+// root qdisc's parameters for OpAddRoot and OpChangeRoot.
+func ApplyChanges(h *netlink.Handle, link netlink.Link, plan *Plan, ch Changes) error {
+	idx := link.Attrs().Index
+	for _, c := range ch {
+		if err := applyOne(h, idx, plan, c); err != nil {
+			return fmt.Errorf("%s on %s: %w", c.Op, link.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+func applyOne(h *netlink.Handle, idx int, plan *Plan, c Change) error {
+	switch c.Op {
+	case OpDeleteRoot:
+		return h.QdiscDel(&netlink.GenericQdisc{
+			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: c.Handle, Parent: netlink.HANDLE_ROOT},
+			QdiscType:  c.Kind})
+	case OpAddRoot, OpChangeRoot:
+		q, err := planQdisc(idx, plan)
+		if err != nil {
+			return err
+		}
+		if c.Op == OpChangeRoot {
+			return h.QdiscChange(q)
+		}
+		return h.QdiscReplace(q)
+	case OpDeleteClass:
+		return h.ClassDel(&netlink.HtbClass{ClassAttrs: netlink.ClassAttrs{LinkIndex: idx, Handle: c.ClassID, Parent: c.Parent}})
+	case OpChangeClass, OpAddClass:
+		hc, err := htbClass(idx, c.Class)
+		if err != nil {
+			return err
+		}
+		if c.Op == OpChangeClass {
+			return h.ClassChange(hc)
+		}
+		return h.ClassReplace(hc)
+	}
+	return fmt.Errorf("unknown change %d", int(c.Op))
+}
+
+func planQdisc(idx int, p *Plan) (netlink.Qdisc, error) {
+	if p == nil {
+		return nil, errors.New("no plan for the root qdisc")
+	}
+	attrs := netlink.QdiscAttrs{LinkIndex: idx, Handle: p.Handle, Parent: netlink.HANDLE_ROOT}
+	switch p.Kind {
+	case "htb":
+		q := netlink.NewHtb(attrs)
+		q.Rate2Quantum = R2Q
+		q.Defcls = p.Default & 0xFFFF
+		return q, nil
+	case "tbf":
+		t := p.TBF
+		if err := check64(t.RateBytes, "tbf rate"); err != nil {
+			return nil, err
+		}
+		if err := check64(t.PeakBytes, "tbf peakrate"); err != nil {
+			return nil, err
+		}
+		q := &netlink.Tbf{QdiscAttrs: attrs, Rate: t.RateBytes, Limit: t.Limit,
+			Buffer: xmitTicks(t.RateBytes, t.Burst), Peakrate: t.PeakBytes}
+		if t.PeakBytes > 0 {
+			q.Minburst = t.MTU // sent as TCA_TBF_PBURST, the peak bucket in bytes
+		}
+		return q, nil
+	}
+	return nil, fmt.Errorf("unknown root kind %q", p.Kind)
+}
+
+// htbClass builds the netlink class with its buffers converted to psched
+// ticks exactly as tc does (tc_calc_xmittime), so Diff can compare them.
+func htbClass(idx int, c *PlannedClass) (*netlink.HtbClass, error) {
+	if err := check64(c.RateBytes, "class "+HandleString(c.ClassID)+" rate"); err != nil {
+		return nil, err
+	}
+	if err := check64(c.CeilBytes, "class "+HandleString(c.ClassID)+" ceil"); err != nil {
+		return nil, err
+	}
+	return &netlink.HtbClass{
+		ClassAttrs: netlink.ClassAttrs{LinkIndex: idx, Handle: c.ClassID, Parent: c.Parent},
+		Rate:       c.RateBytes, Ceil: c.CeilBytes,
+		Buffer: xmitTicks(c.RateBytes, c.Burst), Cbuffer: xmitTicks(c.CeilBytes, c.CBurst),
+		Quantum: c.Quantum, Prio: c.Prio,
+	}, nil
+}
+
+// check64 refuses the few rates the netlink library cannot encode. Rates of
+// 2^32 bytes/s (34.4gbit) and more go in the 64-bit attributes, but the
+// library also puts the low 32 bits in the legacy field, which the kernel
+// rejects when they are zero: exact multiples of 2^32 bytes/s.
+func check64(rateBytes uint64, what string) error {
+	if rateBytes >= 1<<32 && uint32(rateBytes) == 0 {
+		return &PlanError{Msg: fmt.Sprintf("%s %s is a multiple of 2^32 bytes/s, which netlink cannot encode: change it by 1kbit", what, FormatRate(rateBytes))}
+	}
+	return nil
+}
+
+// Remove deletes the interface's root qdisc if it is one shaper installs
+// (handle 1:, htb or tbf); any other root is left alone.
+func Remove(h *netlink.Handle, link netlink.Link) error {
+	st, err := ReadState(h, link)
+	if err != nil {
+		return err
+	}
+	if !st.Root.Ours() {
+		return nil
+	}
+	return ApplyChanges(h, link, nil, Changes{{Op: OpDeleteRoot, Kind: st.Root.Kind, Handle: st.Root.Handle}})
+}

@@ -1,0 +1,280 @@
+// Package shaper turns a policy direction into an HTB or TBF tree (the pure
+// planner), compares that plan with what the kernel holds (the pure diff),
+// and applies the difference through netlink (the thin applier). It also
+// snapshots and restores what an interface had before shaper touched it.
+//
+// Leaf qdiscs: each HTB leaf keeps HTB's default leaf qdisc, a pfifo whose
+// limit is the device's txqueuelen. This kernel offers only pfifo and bfifo
+// besides htb/tbf, neither adds fairness or AQM, and an explicit fifo would
+// only add objects to create, diff and restore. Where the queue must be
+// longer (IFB's txqueuelen is 32) raise the device's txqueuelen instead.
+package shaper
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shaperdev/shaper/policy"
+)
+
+// RootHandle is the handle of every root qdisc shaper installs (tc's "1:").
+const RootHandle uint32 = 0x10000
+
+// Handle values shared with the kernel's rtnetlink ABI.
+const (
+	HandleRoot uint32 = 0xFFFFFFFF // TC_H_ROOT
+	rootClass  uint32 = RootHandle | 1
+	minorStep         = 0x10
+	// MaxMinor bounds class minors: BPF counter slots are indexed by minor.
+	MaxMinor = 0x1000
+)
+
+// Plan is the kernel state one shaped direction needs.
+type Plan struct {
+	Kind    string // "htb" or "tbf"
+	Handle  uint32 // always RootHandle
+	Default uint32 // HTB: full class id of the default leaf class
+	// Classes holds the HTB classes in creation order (every parent before
+	// its children): the root class 1:1 first, then user classes depth-first
+	// in file order.
+	Classes []PlannedClass
+	TBF     *PlannedTBF // TBF root parameters
+}
+
+// PlannedClass is one HTB class. Rates and sizes are in bytes.
+type PlannedClass struct {
+	Name      string   // "" for the root class 1:1
+	ClassID   uint32   // e.g. 0x10010 for tc's 1:10
+	Parent    uint32   // RootHandle for 1:1
+	RateBytes uint64   // bytes/s
+	CeilBytes uint64   // bytes/s
+	Burst     uint32   // bytes
+	CBurst    uint32   // bytes
+	Quantum   uint32   // bytes
+	Prio      uint32   // 0..7
+	Leaf      bool     // no children: holds packets
+	Apps      []string // apps classified into this class
+}
+
+// PlannedTBF is a TBF root qdisc.
+type PlannedTBF struct {
+	RateBytes uint64        // bytes/s
+	Burst     uint32        // bytes
+	Limit     uint32        // bytes queued at most
+	Latency   time.Duration // as written, informational (Limit is what counts)
+	PeakBytes uint64        // bytes/s; 0 = none
+	MTU       uint32        // peak bucket size in bytes (with PeakBytes)
+}
+
+// PlanError is an error in the policy that the planner detects (a class
+// tree the kernel cannot hold); it is bad input.
+type PlanError struct{ Msg string }
+
+func (e *PlanError) Error() string  { return e.Msg }
+func (e *PlanError) BadInput() bool { return true }
+
+func planErr(pos policy.Pos, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if pos.Line > 0 {
+		msg = fmt.Sprintf("%s:%d:%d: %s", pos.File, pos.Line, pos.Col, msg)
+	}
+	return &PlanError{Msg: msg}
+}
+
+// PlanDirection plans a direction's qdisc tree. A monitor-only direction
+// (not Shaped) has no plan: (nil, nil).
+func PlanDirection(d *policy.Direction) (*Plan, error) {
+	if !d.Shaped() {
+		return nil, nil
+	}
+	if d.TBF != nil {
+		if d.Rate.Bits > 0 || len(d.Classes) > 0 {
+			return nil, planErr(d.Pos, "a direction has either tbf or rate/classes, not both: keep one")
+		}
+		t, err := planTBF(d.TBF)
+		if err != nil {
+			return nil, err
+		}
+		return &Plan{Kind: "tbf", Handle: RootHandle, TBF: t}, nil
+	}
+	return planHTB(d)
+}
+
+func planHTB(d *policy.Direction) (*Plan, error) {
+	rate := d.Rate.Bits / 8
+	if rate == 0 {
+		return nil, planErr(d.Pos, "rate %d bit/s is below 8 bit/s: give a larger rate", d.Rate.Bits)
+	}
+	root := PlannedClass{
+		ClassID: rootClass, Parent: RootHandle,
+		RateBytes: rate, CeilBytes: rate,
+		Burst: DefaultBurst(rate), CBurst: DefaultBurst(rate),
+		Quantum: DefaultQuantum(rate), Leaf: len(d.Classes) == 0,
+	}
+	p := &Plan{Kind: "htb", Handle: RootHandle, Classes: []PlannedClass{root}}
+	next := uint32(minorStep)
+	if err := p.addClasses(d.Classes, rootClass, rate, &next); err != nil {
+		return nil, err
+	}
+	if len(d.Classes) == 0 {
+		p.Default = rootClass
+		return p, nil
+	}
+	if d.Default == "" {
+		return nil, planErr(d.Pos, "no default class: set `default:` to the leaf class that takes unclassified traffic")
+	}
+	c, ok := p.ClassByName(d.Default)
+	if !ok || !c.Leaf {
+		return nil, planErr(d.Pos, "default class %q is not a leaf class of this direction: name a leaf class", d.Default)
+	}
+	p.Default = c.ClassID
+	return p, nil
+}
+
+// addClasses assigns minors depth-first in file order, 0x10 apart.
+func (p *Plan) addClasses(cs []policy.Class, parent uint32, parentCeil uint64, next *uint32) error {
+	for i := range cs {
+		c := &cs[i]
+		if *next >= MaxMinor {
+			return planErr(c.Pos, "class %q: more than %d classes in one direction: merge some classes", c.Name, MaxMinor/minorStep-1)
+		}
+		pc, err := planClass(c, parent, parentCeil, *next)
+		if err != nil {
+			return err
+		}
+		*next += minorStep
+		p.Classes = append(p.Classes, pc)
+		if err := p.addClasses(c.Classes, pc.ClassID, pc.CeilBytes, next); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func planClass(c *policy.Class, parent uint32, parentCeil uint64, minor uint32) (PlannedClass, error) {
+	rate, ceil := c.Rate.Bits/8, c.Ceil.Bits/8
+	if ceil == 0 {
+		ceil = parentCeil
+	}
+	switch {
+	case rate == 0:
+		return PlannedClass{}, planErr(c.Pos, "class %q: rate is zero: give it a rate", c.Name)
+	case ceil < rate:
+		return PlannedClass{}, planErr(c.Pos, "class %q: ceil %s is below rate %s: raise ceil", c.Name, FormatRate(ceil), FormatRate(rate))
+	case c.Prio < 0 || c.Prio > 7:
+		return PlannedClass{}, planErr(c.Pos, "class %q: prio %d is outside 0..7", c.Name, c.Prio)
+	}
+	pc := PlannedClass{
+		Name: c.Name, ClassID: RootHandle | minor, Parent: parent,
+		RateBytes: rate, CeilBytes: ceil,
+		Burst: c.Burst, CBurst: c.CBurst, Quantum: c.Quantum,
+		Prio: uint32(c.Prio), Leaf: len(c.Classes) == 0,
+		Apps: append([]string(nil), c.Apps...),
+	}
+	if pc.Burst == 0 {
+		pc.Burst = DefaultBurst(rate)
+	}
+	if pc.CBurst == 0 {
+		pc.CBurst = DefaultBurst(ceil)
+	}
+	if pc.Quantum == 0 {
+		pc.Quantum = DefaultQuantum(rate)
+	}
+	if !burstFits(rate, pc.Burst) || !burstFits(ceil, pc.CBurst) {
+		return PlannedClass{}, planErr(c.Pos, "class %q: burst lasts more than %d s at its rate: lower burst/cburst", c.Name, maxBurstTime)
+	}
+	return pc, nil
+}
+
+func planTBF(t *policy.TBF) (*PlannedTBF, error) {
+	p := &PlannedTBF{
+		RateBytes: t.Rate / 8, Burst: t.Burst, Limit: t.Limit,
+		Latency: t.Latency, PeakBytes: t.Peak / 8, MTU: t.MTU,
+	}
+	switch {
+	case p.RateBytes == 0:
+		return nil, planErr(t.Pos, "tbf: rate is zero: give it a rate")
+	case p.Burst == 0:
+		return nil, planErr(t.Pos, "tbf: burst is zero: give a burst of at least one packet (e.g. 1540)")
+	case !burstFits(p.RateBytes, p.Burst):
+		return nil, planErr(t.Pos, "tbf: burst lasts more than %d s at the rate: lower it", maxBurstTime)
+	case p.PeakBytes > 0 && p.PeakBytes <= p.RateBytes:
+		return nil, planErr(t.Pos, "tbf: peakrate must be above rate: raise peakrate or drop it")
+	}
+	if p.PeakBytes > 0 && p.MTU == 0 {
+		p.MTU = MTU
+	}
+	if p.Limit == 0 {
+		if t.Latency <= 0 {
+			return nil, planErr(t.Pos, "tbf: give latency or limit")
+		}
+		p.Limit = tbfLimit(p, t.Latency)
+	}
+	return p, nil
+}
+
+// tbfLimit is tc's limit from latency: rate*latency + burst, or the smaller
+// peak bucket equivalent when a peak rate is set.
+func tbfLimit(p *PlannedTBF, latency time.Duration) uint32 {
+	usec := float64(latency / time.Microsecond)
+	lim := float64(p.RateBytes)*usec/timeUnitsPerSec + float64(p.Burst)
+	if p.PeakBytes > 0 {
+		lim = min(lim, float64(p.PeakBytes)*usec/timeUnitsPerSec+float64(p.MTU))
+	}
+	return uint32(min(lim, 0xFFFFFFFF))
+}
+
+// DefaultClassID is the class unclassified traffic goes to (HTB), 0 for TBF.
+func (p *Plan) DefaultClassID() uint32 { return p.Default }
+
+// ClassByName finds a user class by name.
+func (p *Plan) ClassByName(name string) (PlannedClass, bool) {
+	for _, c := range p.Classes {
+		if c.Name == name && c.Name != "" {
+			return c, true
+		}
+	}
+	return PlannedClass{}, false
+}
+
+// String renders the plan as an indented tree, rates in tc units.
+func (p *Plan) String() string {
+	if p == nil {
+		return "monitor only (no qdisc)\n"
+	}
+	var b strings.Builder
+	if p.Kind == "tbf" {
+		t := p.TBF
+		fmt.Fprintf(&b, "%s tbf rate %s burst %db limit %db", HandleString(p.Handle), FormatRate(t.RateBytes), t.Burst, t.Limit)
+		if t.PeakBytes > 0 {
+			fmt.Fprintf(&b, " peakrate %s mtu %d", FormatRate(t.PeakBytes), t.MTU)
+		}
+		b.WriteString("\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s htb default %s\n", HandleString(p.Handle), HandleString(p.Default))
+	depth := map[uint32]int{RootHandle: 0}
+	for _, c := range p.Classes {
+		d := depth[c.Parent] + 1
+		depth[c.ClassID] = d
+		fmt.Fprintf(&b, "%s%s\n", strings.Repeat("  ", d), c.String())
+	}
+	return b.String()
+}
+
+// String renders one class, e.g.
+// "1:10 web rate 50mbit ceil 100mbit burst 6250b cburst 12500b quantum 200000 prio 0 apps [web]".
+func (c PlannedClass) String() string {
+	var b strings.Builder
+	b.WriteString(HandleString(c.ClassID))
+	if c.Name != "" {
+		b.WriteString(" " + c.Name)
+	}
+	fmt.Fprintf(&b, " rate %s ceil %s burst %db cburst %db quantum %d prio %d",
+		FormatRate(c.RateBytes), FormatRate(c.CeilBytes), c.Burst, c.CBurst, c.Quantum, c.Prio)
+	if len(c.Apps) > 0 {
+		fmt.Fprintf(&b, " apps [%s]", strings.Join(c.Apps, " "))
+	}
+	return b.String()
+}

@@ -1,0 +1,258 @@
+package shaper
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/shaperdev/shaper/loader"
+)
+
+// StatusOptions select what Status reports.
+type StatusOptions struct {
+	Netns  string        // "" : every namespace
+	Ifaces []string      // none: every managed interface
+	Sample time.Duration // >0: measure live rates over this interval
+}
+
+// StatusReport is what `shaper status` shows: per managed interface, the
+// classes with configured and live numbers, the apps, the programs on the
+// tc hooks, and any drift of the kernel from the applied policy.
+type StatusReport struct {
+	Interfaces []IfaceStatus `json:"interfaces"`
+	Sampled    string        `json:"sampled_over,omitempty"`
+}
+
+// IfaceStatus is one managed interface.
+type IfaceStatus struct {
+	Netns     string               `json:"netns,omitempty"`
+	Iface     string               `json:"iface"`
+	Source    string               `json:"source,omitempty"`
+	AppliedAt time.Time            `json:"applied_at"`
+	Attach    string               `json:"attach"`
+	Present   bool                 `json:"present"`
+	Egress    DirStatus            `json:"egress"`
+	Ingress   *DirStatus           `json:"ingress,omitempty"`
+	Hooks     []loader.HookProgram `json:"hooks"`
+	Drift     []string             `json:"drift"` // empty: the kernel matches the applied policy
+}
+
+// DirStatus is one direction of an interface.
+type DirStatus struct {
+	Mode    string        `json:"mode"` // htb | tbf | monitor
+	Classes []ClassStatus `json:"classes,omitempty"`
+	Apps    []AppStatus   `json:"apps"`
+}
+
+// ClassStatus is a class (or the TBF root) with the kernel's counters and
+// the classifier's own count of what it sent there.
+type ClassStatus struct {
+	Name       string `json:"name"`
+	ID         string `json:"id"`
+	Parent     string `json:"parent,omitempty"`
+	Depth      int    `json:"depth"`
+	RateBits   uint64 `json:"rate_bits"`
+	CeilBits   uint64 `json:"ceil_bits,omitempty"`
+	Stats      Stats  `json:"stats"`
+	BPFBytes   uint64 `json:"bpf_bytes"`
+	BPFPackets uint64 `json:"bpf_packets"`
+	NowBits    uint64 `json:"now_bits,omitempty"` // live rate over the sample
+}
+
+// AppStatus is one app's counters.
+type AppStatus struct {
+	Name    string `json:"name"`
+	ID      uint32 `json:"id"`
+	Bytes   uint64 `json:"bytes"`
+	Packets uint64 `json:"packets"`
+	NowBits uint64 `json:"now_bits,omitempty"`
+}
+
+// UnmatchedApp names the traffic no app matches.
+const UnmatchedApp = "unmatched"
+
+// Status reads the kernel for every managed interface selected.
+func Status(o StatusOptions) (*StatusReport, error) {
+	states, err := selectStates(o.Netns, o.Ifaces)
+	if err != nil {
+		return nil, err
+	}
+	first, err := collect(states)
+	if err != nil || o.Sample <= 0 {
+		return &StatusReport{Interfaces: first}, err
+	}
+	time.Sleep(o.Sample)
+	second, err := collect(states)
+	if err != nil {
+		return nil, err
+	}
+	fillRates(first, second, o.Sample)
+	return &StatusReport{Interfaces: second, Sampled: o.Sample.String()}, nil
+}
+
+func collect(states []*State) ([]IfaceStatus, error) {
+	out := make([]IfaceStatus, 0, len(states))
+	for _, st := range states {
+		s, err := collectOne(st)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s: %w", st.label(), err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func collectOne(st *State) (IfaceStatus, error) {
+	s := IfaceStatus{Netns: st.Netns, Iface: st.Iface, Source: st.Source, AppliedAt: st.AppliedAt, Attach: st.Attach, Drift: []string{}}
+	plan, err := PlanDirection(st.Interface.Egress)
+	if err != nil {
+		return s, err
+	}
+	names := appNames(st.AppIDs)
+	var cur *KernelState
+	err = inNetns(st.Netns, func() error {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return fmt.Errorf("netlink: %w", err)
+		}
+		defer h.Close()
+		link, err := h.LinkByName(st.Iface)
+		if err != nil {
+			s.Drift = append(s.Drift, "interface is gone")
+			return nil
+		}
+		s.Present = true
+		if cur, err = ReadState(h, link); err != nil {
+			return err
+		}
+		if ch := Diff(plan, cur); len(ch) > 0 {
+			for _, c := range ch {
+				s.Drift = append(s.Drift, "kernel differs from the applied policy: needs "+c.String())
+			}
+		}
+		if s.Hooks, err = loader.List(link.Attrs().Index, progPrefix); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	if s.Egress, err = dirStatus(st, loader.Egress, plan, cur, names); err != nil {
+		return s, err
+	}
+	s.checkHook(loader.Egress)
+	if st.Interface.Ingress != nil {
+		in, err := dirStatus(st, loader.Ingress, nil, nil, names)
+		if err != nil {
+			return s, err
+		}
+		s.Ingress = &in
+		s.checkHook(loader.Ingress)
+	}
+	return s, nil
+}
+
+func (s *IfaceStatus) checkHook(dir loader.Direction) {
+	if !s.Present {
+		return
+	}
+	for _, h := range s.Hooks {
+		if h.Ours && h.Dir == dir {
+			return
+		}
+	}
+	s.Drift = append(s.Drift, fmt.Sprintf("classifier is not attached on %s", dir))
+}
+
+func dirStatus(st *State, dir loader.Direction, plan *Plan, cur *KernelState, names map[uint32]string) (DirStatus, error) {
+	d := DirStatus{Mode: "monitor"}
+	classCnt, appCnt, err := loader.ReadCounters(loader.PinDir(st.Netns, st.Iface, dir))
+	if err != nil {
+		return d, err
+	}
+	if plan != nil {
+		d.Mode = plan.Kind
+		d.Classes = classStatuses(plan, cur, classCnt)
+	}
+	for id, c := range appCnt {
+		name, ok := names[id]
+		if !ok {
+			name = fmt.Sprintf("app-%d", id) // an app since removed from the policy
+		}
+		d.Apps = append(d.Apps, AppStatus{Name: name, ID: id, Bytes: c.Bytes, Packets: c.Packets})
+	}
+	sort.Slice(d.Apps, func(i, j int) bool { return d.Apps[i].Bytes > d.Apps[j].Bytes })
+	return d, nil
+}
+
+func classStatuses(p *Plan, cur *KernelState, cnt map[uint32]loader.Counter) []ClassStatus {
+	if p.Kind == "tbf" {
+		c := ClassStatus{Name: "root", ID: "1:", RateBits: p.TBF.RateBytes * 8}
+		if cur != nil && cur.Root != nil {
+			c.Stats = cur.Root.Stats
+		}
+		c.BPFBytes, c.BPFPackets = cnt[0].Bytes, cnt[0].Packets
+		return []ClassStatus{c}
+	}
+	depth := map[uint32]int{RootHandle: -1}
+	var out []ClassStatus
+	for _, pc := range p.Classes {
+		depth[pc.ClassID] = depth[pc.Parent] + 1
+		c := ClassStatus{Name: pc.Name, ID: HandleString(pc.ClassID), Parent: HandleString(pc.Parent),
+			Depth: depth[pc.ClassID], RateBits: pc.RateBytes * 8, CeilBits: pc.CeilBytes * 8}
+		if cur != nil {
+			if k, ok := cur.Class(pc.ClassID); ok {
+				c.Stats = k.Stats
+			}
+		}
+		slot := pc.ClassID & 0xffff
+		c.BPFBytes, c.BPFPackets = cnt[slot].Bytes, cnt[slot].Packets
+		out = append(out, c)
+	}
+	return out
+}
+
+func appNames(ids map[string]uint32) map[uint32]string {
+	out := map[uint32]string{0: UnmatchedApp}
+	for n, id := range ids {
+		out[id] = n
+	}
+	return out
+}
+
+// fillRates sets live rates from two readings dt apart.
+func fillRates(a, b []IfaceStatus, dt time.Duration) {
+	rate := func(x, y uint64) uint64 {
+		if y < x {
+			return 0
+		}
+		return uint64(float64(y-x) * 8 / dt.Seconds())
+	}
+	for i := range b {
+		if i >= len(a) {
+			break
+		}
+		for j := range b[i].Egress.Classes {
+			if j < len(a[i].Egress.Classes) {
+				b[i].Egress.Classes[j].NowBits = rate(a[i].Egress.Classes[j].Stats.Bytes, b[i].Egress.Classes[j].Stats.Bytes)
+			}
+		}
+		fillAppRates(a[i].Egress.Apps, b[i].Egress.Apps, rate)
+		if a[i].Ingress != nil && b[i].Ingress != nil {
+			fillAppRates(a[i].Ingress.Apps, b[i].Ingress.Apps, rate)
+		}
+	}
+}
+
+func fillAppRates(a, b []AppStatus, rate func(x, y uint64) uint64) {
+	prev := map[uint32]uint64{}
+	for _, x := range a {
+		prev[x.ID] = x.Bytes
+	}
+	for j := range b {
+		b[j].NowBits = rate(prev[b[j].ID], b[j].Bytes)
+	}
+}

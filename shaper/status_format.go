@@ -1,0 +1,121 @@
+package shaper
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/shaperdev/shaper/loader"
+)
+
+// WriteJSON writes the report for scripts.
+func (r *StatusReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes the report for people.
+func (r *StatusReport) WriteTable(w io.Writer) error {
+	if len(r.Interfaces) == 0 {
+		_, err := fmt.Fprintln(w, "shaper manages no interface here (apply a policy with `shaper apply FILE`)")
+		return err
+	}
+	for i, s := range r.Interfaces {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		s.writeTable(w)
+	}
+	return nil
+}
+
+func (s *IfaceStatus) writeTable(w io.Writer) {
+	where := s.Iface
+	if s.Netns != "" {
+		where += " in netns " + s.Netns
+	}
+	sync := "in sync"
+	if len(s.Drift) > 0 {
+		sync = "DRIFT"
+	}
+	fmt.Fprintf(w, "%s: egress %s, attached with %s, %s (applied %s from %s)\n",
+		where, s.Egress.Mode, s.Attach, sync, s.AppliedAt.Local().Format("2006-01-02 15:04:05"), s.Source)
+	for _, d := range s.Drift {
+		fmt.Fprintf(w, "  ! %s\n", d)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(s.Egress.Classes) > 0 {
+		fmt.Fprintln(tw, "  CLASS\tID\tRATE\tCEIL\tBYTES\tPACKETS\tDROPS\tOVERLIMITS\tBACKLOG\tNOW\t")
+		for _, c := range s.Egress.Classes {
+			name := c.Name
+			if name == "" {
+				name = "(link)"
+			}
+			name = strings.Repeat("  ", c.Depth) + name
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", name, c.ID, cfgRate(c.RateBits), cfgRate(c.CeilBits),
+				bytesText(c.Stats.Bytes), c.Stats.Packets, c.Stats.Drops, c.Stats.Overlimits, bytesText(uint64(c.Stats.Backlog)), rateText(c.NowBits))
+		}
+	}
+	writeApps(tw, "egress", s.Egress.Apps)
+	if s.Ingress != nil {
+		writeApps(tw, "ingress", s.Ingress.Apps)
+	}
+	tw.Flush()
+	for _, h := range s.Hooks {
+		fmt.Fprintf(w, "  hook %s\n", hookText(h))
+	}
+}
+
+func writeApps(tw io.Writer, dir string, apps []AppStatus) {
+	fmt.Fprintf(tw, "  APP (%s)\t\t\t\tBYTES\tPACKETS\t\t\t\tNOW\t\n", dir)
+	for _, a := range apps {
+		fmt.Fprintf(tw, "  %s\t\t\t\t%s\t%d\t\t\t\t%s\t\n", a.Name, bytesText(a.Bytes), a.Packets, rateText(a.NowBits))
+	}
+}
+
+func hookText(h loader.HookProgram) string {
+	owner := "not ours"
+	if h.Ours {
+		owner = "ours"
+	}
+	return fmt.Sprintf("%s %s: program %s (id %d), %s", h.Dir, h.Kind, h.ProgName, h.ProgID, owner)
+}
+
+func cfgRate(bits uint64) string {
+	if bits == 0 {
+		return "-"
+	}
+	return FormatRate(bits / 8)
+}
+
+// rateText rounds a measured rate for reading: 49.87mbit.
+func rateText(bits uint64) string {
+	f := float64(bits)
+	switch {
+	case bits == 0:
+		return "-"
+	case f >= 1e9:
+		return fmt.Sprintf("%.2fgbit", f/1e9)
+	case f >= 1e6:
+		return fmt.Sprintf("%.2fmbit", f/1e6)
+	case f >= 1e3:
+		return fmt.Sprintf("%.1fkbit", f/1e3)
+	}
+	return fmt.Sprintf("%dbit", bits)
+}
+
+func bytesText(b uint64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%dB", b)
+	}
+	div, exp := uint64(unit), 0
+	for n := b / unit; n >= unit && exp < 4; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(b)/float64(div), "KMGTP"[exp])
+}
