@@ -1,0 +1,146 @@
+package shaper_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/netlab"
+	"github.com/shaperdev/shaper/netlab/labtest"
+	"github.com/shaperdev/shaper/policy"
+	"github.com/shaperdev/shaper/shaper"
+)
+
+// The tier-3 harness: a client and a server joined by one veth, iperf3
+// servers run in the foreground of managed processes, counters read from
+// the kernel.
+
+const pairTopo = `
+name: pair
+nodes: {client: {}, server: {}}
+links:
+  - endpoints:
+      - {node: client, iface: eth0, addresses: [198.18.0.1/24]}
+      - {node: server, iface: eth0, addresses: [198.18.0.2/24]}
+`
+
+// applyPolicy parses a policy whose interface lives in the lab's client
+// namespace (%s in the text), applies it and removes it at cleanup.
+func applyPolicy(t *testing.T, lab *netlab.Lab, text string) {
+	t.Helper()
+	ns := lab.Netns("client")
+	pol, err := policy.Parse(t.Name()+".yaml", []byte(fmt.Sprintf(text, ns)))
+	if err != nil {
+		t.Fatalf("parse policy:\n%v", err)
+	}
+	if err := shaper.Apply(pol, shaper.ApplyOptions{}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+}
+
+// iperfServer starts a one-off iperf3 server on the server node, stopped by
+// PID at cleanup.
+func iperfServer(t *testing.T, lab *netlab.Lab, port int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := lab.Command(ctx, "server", "iperf3", "-s", "-1", "-p", strconv.Itoa(port))
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start iperf3 server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		cancel()
+	})
+}
+
+// iperfClient starts a TCP upload from client to server for secs seconds,
+// retrying while the server is not listening yet.
+func iperfClient(t *testing.T, lab *netlab.Lab, port, secs int) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+60)*time.Second)
+	t.Cleanup(cancel)
+	cmd := lab.Command(ctx, "client", "sh", "-c", fmt.Sprintf(
+		"for i in 1 2 3 4 5 6 7 8 9 10; do iperf3 -c 198.18.0.2 -p %d -t %d -J && exit 0; sleep 0.3; done; exit 1", port, secs))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start iperf3 client: %v", err)
+	}
+	return cmd
+}
+
+// kernelState reads the client eth0's root qdisc and classes.
+func kernelState(t *testing.T, lab *netlab.Lab) *shaper.KernelState {
+	t.Helper()
+	var st *shaper.KernelState
+	err := labtest.In(lab.Netns("client"), func() error {
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		st, err = shaper.ReadState(h, link)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("read kernel state: %v", err)
+	}
+	return st
+}
+
+// bpfClassCounters reads the classifier's per-class counters of client eth0.
+func bpfClassCounters(t *testing.T, lab *netlab.Lab) map[uint32]loader.Counter {
+	t.Helper()
+	classes, _, err := loader.ReadCounters(loader.PinDir(lab.Netns("client"), "eth0", loader.Egress))
+	if err != nil {
+		t.Fatalf("read bpf counters: %v", err)
+	}
+	return classes
+}
+
+// sample is a reading of the class byte counters at a time.
+type sample struct {
+	at    time.Time
+	bytes map[uint32]uint64
+}
+
+func readSample(t *testing.T, lab *netlab.Lab) sample {
+	st := kernelState(t, lab)
+	s := sample{at: time.Now(), bytes: map[uint32]uint64{}}
+	for _, c := range st.Classes {
+		s.bytes[c.ClassID] = c.Stats.Bytes
+	}
+	if st.Root != nil {
+		s.bytes[st.Root.Handle] = st.Root.Stats.Bytes
+	}
+	return s
+}
+
+// rateBits is the rate of one class between two samples, in bits/s.
+func rateBits(a, b sample, id uint32) float64 {
+	return float64(b.bytes[id]-a.bytes[id]) * 8 / b.at.Sub(a.at).Seconds()
+}
+
+func within(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	err := (got - want) / want
+	t.Logf("%s: %.3f mbit/s, want %.3f ±%.0f%% (%+.2f%%)", what, got/1e6, want/1e6, tol*100, err*100)
+	if err > tol || err < -tol {
+		t.Errorf("%s: %.3f mbit/s is %+.2f%% off %.3f mbit/s (allowed ±%.0f%%)", what, got/1e6, err*100, want/1e6, tol*100)
+	}
+}

@@ -1,0 +1,129 @@
+package shaper_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shaperdev/shaper/netlab/labtest"
+)
+
+const sharesPolicy = `
+version: 1
+apps:
+  - {name: web,  match: [{proto: tcp, dport: 5201}]}
+  - {name: mail, match: [{proto: tcp, dport: 5202}]}
+interfaces:
+  - name: eth0
+    netns: %s
+    egress:
+      rate: 100mbit
+      default: other
+      classes:
+        - {name: web,   rate: 50%%, ceil: 100%%, apps: [web]}
+        - {name: mail,  rate: 30%%, ceil: 100%%, apps: [mail]}
+        - {name: other, rate: 20%%, ceil: 100%%}
+`
+
+const (
+	webID   = 0x10010
+	mailID  = 0x10020
+	otherID = 0x10030
+)
+
+// Three backlogged flows share 100mbit 50/30/20: each class gets its rate,
+// measured on the wire by the kernel's own class byte counters; and the
+// classifier's counters equal HTB's, byte for byte and packet for packet.
+func TestTrafficShares(t *testing.T) {
+	lab := labtest.Lab(t, pairTopo)
+	applyPolicy(t, lab, sharesPolicy)
+	for _, port := range []int{5201, 5202, 5203} {
+		iperfServer(t, lab, port)
+	}
+	quietHTB, quietBPF := kernelState(t, lab), bpfClassCounters(t, lab)
+
+	var clients []interface{ Wait() error }
+	for _, port := range []int{5201, 5202, 5203} {
+		clients = append(clients, iperfClient(t, lab, port, 10))
+	}
+	time.Sleep(3 * time.Second) // slow start over, queues full
+	a := readSample(t, lab)
+	time.Sleep(6 * time.Second)
+	b := readSample(t, lab)
+	for _, c := range clients {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("iperf3 client: %v", err)
+		}
+	}
+	within(t, "web 1:10", rateBits(a, b, webID), 50e6, 0.05)
+	within(t, "mail 1:20", rateBits(a, b, mailID), 30e6, 0.05)
+	within(t, "other 1:30", rateBits(a, b, otherID), 20e6, 0.05)
+
+	time.Sleep(500 * time.Millisecond) // queues drain
+	endHTB, endBPF := kernelState(t, lab), bpfClassCounters(t, lab)
+	for _, id := range []uint32{webID, mailID, otherID} {
+		k0, _ := quietHTB.Class(id)
+		k1, _ := endHTB.Class(id)
+		slot := id & 0xffff
+		htbBytes, htbPkts := k1.Stats.Bytes-k0.Stats.Bytes, k1.Stats.Packets-k0.Stats.Packets
+		drops := uint64(k1.Stats.Drops - k0.Stats.Drops)
+		bpfBytes, bpfPkts := endBPF[slot].Bytes-quietBPF[slot].Bytes, endBPF[slot].Packets-quietBPF[slot].Packets
+		t.Logf("class %#x: htb %d bytes %d packets (%d dropped), bpf %d bytes %d packets", id, htbBytes, htbPkts, drops, bpfBytes, bpfPkts)
+		if htbPkts == 0 {
+			t.Errorf("class %#x sent nothing", id)
+		}
+		if drops == 0 && (bpfBytes != htbBytes || bpfPkts != htbPkts) {
+			t.Errorf("class %#x: bpf counted %d bytes %d packets, htb sent %d bytes %d packets: must be equal",
+				id, bpfBytes, bpfPkts, htbBytes, htbPkts)
+		}
+		if drops > 0 && bpfPkts != htbPkts+drops {
+			t.Errorf("class %#x: bpf counted %d packets, htb sent %d and dropped %d", id, bpfPkts, htbPkts, drops)
+		}
+	}
+}
+
+// A lone flow borrows up to its ceiling (100% of the link).
+func TestTrafficBorrowsUpToCeil(t *testing.T) {
+	lab := labtest.Lab(t, pairTopo)
+	applyPolicy(t, lab, sharesPolicy)
+	iperfServer(t, lab, 5201)
+	c := iperfClient(t, lab, 5201, 8)
+	time.Sleep(2 * time.Second)
+	a := readSample(t, lab)
+	time.Sleep(5 * time.Second)
+	b := readSample(t, lab)
+	if err := c.Wait(); err != nil {
+		t.Fatalf("iperf3 client: %v", err)
+	}
+	within(t, "web 1:10 alone", rateBits(a, b, webID), 100e6, 0.05)
+	if got := rateBits(a, b, mailID) + rateBits(a, b, otherID); got > 1e5 {
+		t.Errorf("idle classes sent %.0f bit/s", got)
+	}
+}
+
+const tbfPolicy = `
+version: 1
+apps:
+  - {name: web, match: [{proto: tcp, dport: 5201}]}
+interfaces:
+  - name: eth0
+    netns: %s
+    egress:
+      tbf: {rate: 1024kbit, burst: 1540, latency: 50ms}
+`
+
+// A TBF root holds its rate, as `tc qdisc add dev eth0 root tbf rate
+// 1024kbit latency 50ms burst 1540` would.
+func TestTrafficTBF(t *testing.T) {
+	lab := labtest.Lab(t, pairTopo)
+	applyPolicy(t, lab, tbfPolicy)
+	iperfServer(t, lab, 5201)
+	c := iperfClient(t, lab, 5201, 12)
+	time.Sleep(3 * time.Second)
+	a := readSample(t, lab)
+	time.Sleep(8 * time.Second)
+	b := readSample(t, lab)
+	if err := c.Wait(); err != nil {
+		t.Fatalf("iperf3 client: %v", err)
+	}
+	within(t, "tbf root", rateBits(a, b, 0x10000), 1024e3, 0.05)
+}
