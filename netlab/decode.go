@@ -100,8 +100,8 @@ type rawRoute struct {
 
 // addressing is the automatic address pool.
 type addressing struct {
-	v4, v6           netip.Prefix
-	bits4, bits6     int
+	v4, v6            netip.Prefix
+	bits4, bits6      int
 	pos, v4Pos, v6Pos Pos
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -159,11 +158,6 @@ func tbf(attrs netlink.QdiscAttrs, rateBits uint64, mtu int) *netlink.Tbf {
 		Buffer:     netlink.Xmittime(rate, uint32(burst)),
 		Limit:      uint32(min(limit, 1<<31)),
 	}
-}
-
-// isLabAlias tells the lab's interfaces from others by their alias.
-func isLabAlias(alias, lab string) bool {
-	return strings.HasPrefix(alias, "shaper-lab "+lab+" ")
 }
 
 func (l *Lab) upRoutes(ctx context.Context) (string, error) {

@@ -275,3 +275,34 @@ links:
 		}
 	}
 }
+
+// The topology in docs/lab.md must stay valid.
+func TestDocsExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../docs/lab.md")
+	if err != nil {
+		t.Skipf("docs/lab.md: %v", err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	src, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/lab.md has no yaml block")
+	}
+	topo := mustParse(t, src)
+	if got := topo.Interfaces("r1")[1].Addrs[0].String(); got != "198.18.1.1/24" {
+		t.Errorf("r1 on lan2 = %s, want 198.18.1.1/24 (the docs say routers come first)", got)
+	}
+}
+
+// Broken input of any shape gives errors, never a panic.
+func TestParseJunk(t *testing.T) {
+	for _, src := range []string{
+		"", "[]", "name: x", "nodes: 3", "nodes: [a]", "links: {a: b}",
+		"nodes: {a: {}}\nlinks: [{}]", "nodes: {a: {}}\nlinks: [[a]]", "nodes: {a: {}}\nlinks: [[a, a, a]]",
+		"nodes: {a: {routes: [{}]}}", "nodes: {a: {ospf: {dead: 1, hello: 2}}}", "addressing: {ipv4: x}",
+		"nodes: {a: null, b: ~}\nlinks: [[a, b], {endpoints: [{node: a, addresses: [1.2.3.4]}, b]}]",
+	} {
+		if _, err := Parse("junk.yaml", []byte(src)); err == nil {
+			t.Errorf("accepted %q", src)
+		}
+	}
+}

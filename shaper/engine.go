@@ -30,6 +30,7 @@ type job struct {
 	apps   []policy.App
 	egress *Plan // nil: monitor-only
 	prev   *State
+	before *Snapshot // what the interface had before shaper (first apply)
 	appIDs map[string]uint32
 	tables map[loader.Direction]*classify.Tables
 	knobs  map[loader.Direction]loader.Knobs
@@ -120,11 +121,11 @@ func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
 	var jobs []*job
 	var errs []error
 	for _, ifc := range pol.Interfaces {
-		j := &job{iface: ifc, netns: ifc.Netns, apps: pol.Apps,
-			tables: map[loader.Direction]*classify.Tables{}, knobs: map[loader.Direction]loader.Knobs{}}
-		if j.netns == "" {
-			j.netns = o.Netns
+		ns := ifc.Netns
+		if ns == "" {
+			ns = o.Netns
 		}
+		j := newJob(ifc, ns, pol.Apps)
 		if err := j.prepare(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", j.label(), err))
 			continue
@@ -135,6 +136,11 @@ func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
 		return nil, joinBadInput(errs)
 	}
 	return jobs, nil
+}
+
+func newJob(ifc policy.Interface, netns string, apps []policy.App) *job {
+	return &job{iface: ifc, netns: netns, apps: apps,
+		tables: map[loader.Direction]*classify.Tables{}, knobs: map[loader.Direction]loader.Knobs{}}
 }
 
 func (j *job) prepare() error {
@@ -195,16 +201,26 @@ func binding(p *Plan, ids map[string]uint32) classify.Binding {
 }
 
 // checkKernel verifies, read-only, that every namespace and interface
-// exists, before anything is changed.
+// exists and that what an interface has now can be restored later, before
+// anything is changed: bad input leaves the kernel as it was.
 func checkKernel(jobs []*job) error {
 	var errs []error
 	for _, j := range jobs {
 		err := inNetns(j.netns, func() error {
-			_, err := netlink.LinkByName(j.iface.Name)
+			link, err := netlink.LinkByName(j.iface.Name)
 			if err != nil {
 				return ifaceError{name: j.iface.Name, netns: j.netns, pos: j.iface.Pos}
 			}
-			return nil
+			if j.prev != nil {
+				return nil
+			}
+			h, err := netlink.NewHandle()
+			if err != nil {
+				return fmt.Errorf("netlink: %w", err)
+			}
+			defer h.Close()
+			j.before, err = TakeSnapshot(h, link)
+			return err
 		})
 		if err != nil {
 			errs = append(errs, err)

@@ -31,9 +31,7 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 		if j.prev != nil {
 			st.Before = j.prev.Before
 		} else {
-			if st.Before, err = TakeSnapshot(h, link); err != nil {
-				return err
-			}
+			st.Before = j.before
 			if err := st.Save(); err != nil {
 				return err
 			}
@@ -42,6 +40,9 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 			return err
 		}
 		if err := j.applyClassifiers(att, link); err != nil {
+			return err
+		}
+		if err := failpoint(j.label()); err != nil {
 			return err
 		}
 		return st.Save()
@@ -93,6 +94,10 @@ func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
 	return nil
 }
 
+// failpoint lets tests make an apply fail after it changed the kernel, to
+// check the rollback; nil in the product.
+var failpoint = func(label string) error { return nil }
+
 // rollback returns the interface to what it was before this apply: the
 // previous policy when there was one, else what it had before shaper.
 func (j *job) rollback() error {
@@ -103,7 +108,7 @@ func (j *job) rollback() error {
 		}
 		return remove(st)
 	}
-	old := &job{iface: j.prev.Interface, netns: j.netns, apps: j.prev.Apps, prev: j.prev}
+	old := newJob(j.prev.Interface, j.netns, j.prev.Apps)
 	if err := old.prepare(); err != nil {
 		return err
 	}
@@ -204,6 +209,9 @@ func remove(st *State) error {
 		link, err := h.LinkByName(st.Iface)
 		if err != nil {
 			return nil // gone: nothing left in the kernel
+		}
+		if !st.Interface.Egress.Shaped() {
+			return nil // monitor-only never touched the root qdisc
 		}
 		return Restore(h, link, st.Before)
 	})
