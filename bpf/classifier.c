@@ -61,6 +61,17 @@ struct config {
 	__u32 gen;
 };
 
+/* Per generation: which LPM tries hold entries, so that a policy without
+ * addresses of a kind skips those lookups (each costs a call and a walk). */
+#define LPM_SRC4 1
+#define LPM_DST4 2
+#define LPM_SRC6 4
+#define LPM_DST6 8
+
+struct gen_info {
+	__u32 lpm;
+};
+
 /* Knobs, set from Go through the collection spec before load. */
 volatile const __u8 ingress = 0; /* reverse the tuple: match as egress sees the flow */
 volatile const __u8 shaped = 0;  /* set skb->priority and count classes */
@@ -129,6 +140,13 @@ struct {
 } defaults SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN);
+	__type(key, __u32);
+	__type(value, struct gen_info);
+} gen_infos SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MAX_CLASS_SLOTS);
 	__type(key, __u32);
@@ -158,48 +176,57 @@ struct tuple {
 #define IPV6_AH 51
 #define IPV6_DSTOPTS 60
 
-/* parse_l4 reads the ports of a first (or unfragmented) TCP/UDP/SCTP
- * segment; a truncated header is malformed (returns -1). */
-static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct tuple *t)
-{
-	__be16 ports[2];
+/* Parsing reads the packet directly (no helper calls: on this class of
+ * machine every call costs more than the whole match). A header beyond the
+ * linear data returns NEED_MORE; the caller pulls the headers in once and
+ * parses again. Anything malformed returns BAD and takes the default. */
+#define BAD -1
+#define NEED_MORE -2
+#define MAX_L3_OFF 512 /* bounds offsets for the verifier; real headers are shorter */
 
+/* parse_l4 reads the ports of a first (or unfragmented) TCP/UDP/SCTP
+ * segment. */
+static __always_inline int parse_l4(void *data, void *end, __u32 off, struct tuple *t)
+{
 	if (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP && t->proto != IPPROTO_SCTP)
 		return 0;
-	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
-		return -1;
+	if (off > MAX_L3_OFF)
+		return BAD;
+	__be16 *ports = data + off;
+	if ((void *)(ports + 2) > end)
+		return NEED_MORE;
 	t->sport = bpf_ntohs(ports[0]);
 	t->dport = bpf_ntohs(ports[1]);
 	t->has_ports = 1;
 	return 0;
 }
 
-static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off, struct tuple *t)
+static __always_inline int parse_ipv4(void *data, void *end, __u32 off, struct tuple *t)
 {
-	__u8 h[20];
+	__u8 *h = data + off;
 
-	if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
-		return -1;
+	if ((void *)(h + 20) > end)
+		return NEED_MORE;
 	__u8 ihl = h[0] & 0x0f;
 	if ((h[0] >> 4) != 4 || ihl < 5)
-		return -1;
+		return BAD;
 	t->proto = h[9];
 	__builtin_memcpy(t->addr_src, &h[12], 4);
 	__builtin_memcpy(t->addr_dst, &h[16], 4);
 	/* A later fragment carries no L4 header: it matches without ports. */
 	if (((h[6] << 8) | h[7]) & 0x1fff)
 		return 0;
-	return parse_l4(skb, off + ihl * 4, t);
+	return parse_l4(data, end, off + ihl * 4, t);
 }
 
-static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct tuple *t)
+static __always_inline int parse_ipv6(void *data, void *end, __u32 off, struct tuple *t)
 {
-	__u8 h[40];
+	__u8 *h = data + off;
 
-	if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
-		return -1;
+	if ((void *)(h + 40) > end)
+		return NEED_MORE;
 	if ((h[0] >> 4) != 6)
-		return -1;
+		return BAD;
 	__u8 next = h[6];
 	__builtin_memcpy(t->addr_src, &h[8], 16);
 	__builtin_memcpy(t->addr_dst, &h[24], 16);
@@ -207,13 +234,14 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct t
 	off += 40;
 
 	for (int i = 0; i < MAX_EXT_HDRS; i++) {
-		__u8 e[4];
-
 		if (next != IPV6_HOP && next != IPV6_ROUTING && next != IPV6_DSTOPTS &&
 		    next != IPV6_FRAGMENT && next != IPV6_AH)
 			break;
-		if (bpf_skb_load_bytes(skb, off, e, sizeof(e)) < 0)
-			return -1;
+		if (off > MAX_L3_OFF)
+			return BAD;
+		__u8 *e = data + off;
+		if ((void *)(e + 4) > end)
+			return NEED_MORE;
 		if (next == IPV6_FRAGMENT) {
 			next = e[0];
 			off += 8;
@@ -231,31 +259,55 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct t
 		}
 	}
 	t->proto = next;
-	return parse_l4(skb, off, t);
+	return parse_l4(data, end, off, t);
 }
 
-/* parse fills t; it returns 0 for an IP packet it understood, -1 for
- * anything else (non-IP, truncated, malformed): those take the default. */
+/* parse fills t; it returns 0 for an IP packet it understood, BAD for
+ * anything else (non-IP, truncated, malformed), NEED_MORE when headers lie
+ * beyond the linear data. */
 static __always_inline int parse(struct __sk_buff *skb, struct tuple *t)
 {
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
 	__u32 off = ETH_HLEN;
-	__be16 proto;
+	struct ethhdr *eth = data;
 
-	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) < 0)
-		return -1;
+	if ((void *)(eth + 1) > end)
+		return NEED_MORE;
+	__be16 proto = eth->h_proto;
 	/* Up to two VLAN tags (802.1ad outer, 802.1Q inner). */
+#pragma unroll
 	for (int i = 0; i < 2; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
-		if (bpf_skb_load_bytes(skb, off + 2, &proto, sizeof(proto)) < 0)
-			return -1;
+		__be16 *inner = data + off + 2;
+		if ((void *)(inner + 1) > end)
+			return NEED_MORE;
+		proto = *inner;
 		off += 4;
 	}
 	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(skb, off, t);
+		return parse_ipv4(data, end, off, t);
 	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(skb, off, t);
-	return -1;
+		return parse_ipv6(data, end, off, t);
+	return BAD;
+}
+
+/* parse_skb parses, pulling the headers into the linear data once when
+ * they are not all there (rare: tc usually sees linear headers). */
+static __always_inline int parse_skb(struct __sk_buff *skb, struct tuple *t)
+{
+	int r = parse(skb, t);
+	if (r != NEED_MORE)
+		return r;
+	__u32 linear = skb->data_end - skb->data;
+	if (skb->len <= linear)
+		return BAD; /* truly truncated */
+	if (bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256) < 0)
+		return BAD;
+	__builtin_memset(t, 0, sizeof(*t));
+	r = parse(skb, t);
+	return r == 0 ? 0 : BAD;
 }
 
 static __always_inline void swap_tuple(struct tuple *t)
@@ -330,26 +382,41 @@ static __always_inline int match(struct tuple *t, __u32 gen)
 	if (!and_field(&acc, m, gen, F_DPORT))
 		return -1;
 
+	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
+	__u32 lpm = gi ? gi->lpm : ~0U;
+
 	if (t->v6) {
 		struct lpm6_key key6 = { .prefixlen = 32 + 128, .gen = gen };
 
-		__builtin_memcpy(key6.addr, t->addr_src, 16);
-		m = bpf_map_lookup_elem(&src6_masks, &key6);
+		m = 0;
+		if (lpm & LPM_SRC6) {
+			__builtin_memcpy(key6.addr, t->addr_src, 16);
+			m = bpf_map_lookup_elem(&src6_masks, &key6);
+		}
 		if (!and_field(&acc, m, gen, F_SRC))
 			return -1;
-		__builtin_memcpy(key6.addr, t->addr_dst, 16);
-		m = bpf_map_lookup_elem(&dst6_masks, &key6);
+		m = 0;
+		if (lpm & LPM_DST6) {
+			__builtin_memcpy(key6.addr, t->addr_dst, 16);
+			m = bpf_map_lookup_elem(&dst6_masks, &key6);
+		}
 		if (!and_field(&acc, m, gen, F_DST))
 			return -1;
 	} else {
 		struct lpm4_key key4 = { .prefixlen = 32 + 32, .gen = gen };
 
-		__builtin_memcpy(key4.addr, t->addr_src, 4);
-		m = bpf_map_lookup_elem(&src4_masks, &key4);
+		m = 0;
+		if (lpm & LPM_SRC4) {
+			__builtin_memcpy(key4.addr, t->addr_src, 4);
+			m = bpf_map_lookup_elem(&src4_masks, &key4);
+		}
 		if (!and_field(&acc, m, gen, F_SRC))
 			return -1;
-		__builtin_memcpy(key4.addr, t->addr_dst, 4);
-		m = bpf_map_lookup_elem(&dst4_masks, &key4);
+		m = 0;
+		if (lpm & LPM_DST4) {
+			__builtin_memcpy(key4.addr, t->addr_dst, 4);
+			m = bpf_map_lookup_elem(&dst4_masks, &key4);
+		}
 		if (!and_field(&acc, m, gen, F_DST))
 			return -1;
 	}
@@ -372,7 +439,7 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packe
 }
 
 SEC("tc")
-int classify(struct __sk_buff *skb)
+int shaper_classify(struct __sk_buff *skb)
 {
 	struct tuple t = {};
 	const struct sel_val *res = 0;
@@ -382,7 +449,7 @@ int classify(struct __sk_buff *skb)
 	if (cfg)
 		gen = cfg->gen & 1;
 
-	if (parse(skb, &t) == 0) {
+	if (parse_skb(skb, &t) == 0) {
 		if (ingress)
 			swap_tuple(&t);
 		int idx = match(&t, gen);

@@ -24,6 +24,11 @@ type ClassifierCounter struct {
 	Packets uint64
 }
 
+type ClassifierGenInfo struct {
+	_   structs.HostLayout
+	Lpm uint32
+}
+
 type ClassifierLpm4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -54,22 +59,23 @@ type ClassifierSelVal struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	ClassifierMapAppStats   = "app_stats"
-	ClassifierMapClassStats = "class_stats"
-	ClassifierMapConfigMap  = "config_map"
-	ClassifierMapDefaults   = "defaults"
-	ClassifierMapDportMasks = "dport_masks"
-	ClassifierMapDst4Masks  = "dst4_masks"
-	ClassifierMapDst6Masks  = "dst6_masks"
-	ClassifierMapProtoMasks = "proto_masks"
-	ClassifierMapSel        = "sel"
-	ClassifierMapSportMasks = "sport_masks"
-	ClassifierMapSrc4Masks  = "src4_masks"
-	ClassifierMapSrc6Masks  = "src6_masks"
-	ClassifierMapWild       = "wild"
-	ClassifierProgClassify  = "classify"
-	ClassifierVarIngress    = "ingress"
-	ClassifierVarShaped     = "shaped"
+	ClassifierMapAppStats        = "app_stats"
+	ClassifierMapClassStats      = "class_stats"
+	ClassifierMapConfigMap       = "config_map"
+	ClassifierMapDefaults        = "defaults"
+	ClassifierMapDportMasks      = "dport_masks"
+	ClassifierMapDst4Masks       = "dst4_masks"
+	ClassifierMapDst6Masks       = "dst6_masks"
+	ClassifierMapGenInfos        = "gen_infos"
+	ClassifierMapProtoMasks      = "proto_masks"
+	ClassifierMapSel             = "sel"
+	ClassifierMapSportMasks      = "sport_masks"
+	ClassifierMapSrc4Masks       = "src4_masks"
+	ClassifierMapSrc6Masks       = "src6_masks"
+	ClassifierMapWild            = "wild"
+	ClassifierProgShaperClassify = "shaper_classify"
+	ClassifierVarIngress         = "ingress"
+	ClassifierVarShaped          = "shaped"
 )
 
 // LoadClassifier returns the embedded CollectionSpec for Classifier.
@@ -114,7 +120,7 @@ type ClassifierSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ClassifierProgramSpecs struct {
-	Classify *ebpf.ProgramSpec `ebpf:"classify"`
+	ShaperClassify *ebpf.ProgramSpec `ebpf:"shaper_classify"`
 }
 
 // ClassifierMapSpecs contains maps before they are loaded into the kernel.
@@ -128,6 +134,7 @@ type ClassifierMapSpecs struct {
 	DportMasks *ebpf.MapSpec `ebpf:"dport_masks"`
 	Dst4Masks  *ebpf.MapSpec `ebpf:"dst4_masks"`
 	Dst6Masks  *ebpf.MapSpec `ebpf:"dst6_masks"`
+	GenInfos   *ebpf.MapSpec `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.MapSpec `ebpf:"proto_masks"`
 	Sel        *ebpf.MapSpec `ebpf:"sel"`
 	SportMasks *ebpf.MapSpec `ebpf:"sport_masks"`
@@ -171,6 +178,7 @@ type ClassifierMaps struct {
 	DportMasks *ebpf.Map `ebpf:"dport_masks"`
 	Dst4Masks  *ebpf.Map `ebpf:"dst4_masks"`
 	Dst6Masks  *ebpf.Map `ebpf:"dst6_masks"`
+	GenInfos   *ebpf.Map `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.Map `ebpf:"proto_masks"`
 	Sel        *ebpf.Map `ebpf:"sel"`
 	SportMasks *ebpf.Map `ebpf:"sport_masks"`
@@ -188,6 +196,7 @@ func (m *ClassifierMaps) Close() error {
 		m.DportMasks,
 		m.Dst4Masks,
 		m.Dst6Masks,
+		m.GenInfos,
 		m.ProtoMasks,
 		m.Sel,
 		m.SportMasks,
@@ -209,12 +218,12 @@ type ClassifierVariables struct {
 //
 // It can be passed to LoadClassifierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ClassifierPrograms struct {
-	Classify *ebpf.Program `ebpf:"classify"`
+	ShaperClassify *ebpf.Program `ebpf:"shaper_classify"`
 }
 
 func (p *ClassifierPrograms) Close() error {
 	return _ClassifierClose(
-		p.Classify,
+		p.ShaperClassify,
 	)
 }
 

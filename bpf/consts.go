@@ -21,6 +21,14 @@ const (
 	NumFields
 )
 
+// Bits of gen_info.lpm: which LPM tries hold entries in a generation.
+const (
+	LPMSrc4 = 1 << iota
+	LPMDst4
+	LPMSrc6
+	LPMDst6
+)
+
 // TCXNext is what the programs return: let the next program run. As a
 // legacy clsact direct-action filter the same value is TC_ACT_UNSPEC.
 const TCXNext = ^uint32(0)

@@ -88,7 +88,7 @@ func boolByte(b bool) uint8 {
 }
 
 // Program is the tc program to attach.
-func (c *Classifier) Program() *ebpf.Program { return c.objs.Classify }
+func (c *Classifier) Program() *ebpf.Program { return c.objs.ShaperClassify }
 
 // Close releases this process's handles; pinned maps stay.
 func (c *Classifier) Close() error { return c.objs.Close() }
@@ -151,6 +151,9 @@ func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables) error {
 	if err := o.Defaults.Update(gen, def, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("default class: %w", err)
 	}
+	if err := o.GenInfos.Update(gen, bpf.ClassifierGenInfo{Lpm: lpmBits(t)}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("generation info: %w", err)
+	}
 	var prevSrc, prevDst map[netip.Prefix]classify.Mask
 	if prev != nil {
 		prevSrc, prevDst = prev.Src, prev.Dst
@@ -162,6 +165,26 @@ func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables) error {
 		return fmt.Errorf("dst prefixes: %w", err)
 	}
 	return nil
+}
+
+// lpmBits says which tries t fills, so the program skips the others.
+func lpmBits(t *classify.Tables) uint32 {
+	var b uint32
+	for p := range t.Src {
+		if p.Addr().Is4() {
+			b |= bpf.LPMSrc4
+		} else {
+			b |= bpf.LPMSrc6
+		}
+	}
+	for p := range t.Dst {
+		if p.Addr().Is4() {
+			b |= bpf.LPMDst4
+		} else {
+			b |= bpf.LPMDst6
+		}
+	}
+	return b
 }
 
 func protoDense(m map[uint8]classify.Mask) []classify.Mask {

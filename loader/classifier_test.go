@@ -341,7 +341,7 @@ func TestClassifierIngressReverses(t *testing.T) {
 // the new process) replaces the old rules completely.
 func TestClassifierPinnedReuse(t *testing.T) {
 	labtest.Root(t)
-	dir, err := os.MkdirTemp(BPFFSRoot, "shaper-cls-test-")
+	dir, err := os.MkdirTemp("/sys/fs/bpf", "shaper-cls-test-")
 	if err != nil {
 		t.Fatalf("pin dir: %v", err)
 	}

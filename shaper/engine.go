@@ -58,12 +58,13 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	if err := checkKernel(jobs); err != nil {
 		return err
 	}
-	if o.DryRun {
-		return dryRun(jobs, o.Out)
-	}
-	attacher, err := loader.Choose(o.Attach)
+	attacher, why, err := loader.ChooseWithReason(o.Attach)
 	if err != nil {
 		return err
+	}
+	if o.DryRun {
+		fmt.Fprintf(o.Out, "attach: %s (%s)\n", attacher.Name(), why)
+		return dryRun(jobs, o.Out)
 	}
 	if err := loader.EnsureBPFFS(loader.BPFFSRoot); err != nil {
 		return err

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shaperdev/shaper/netlab/labtest"
+)
+
+// run executes the CLI in-process and returns its output and exit code.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		return out.String() + err.Error(), exitCode(err)
+	}
+	return out.String(), 0
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExitCodes(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", "version: 1\napps:\n  - name: web\n    match: [{proto: tcp, dport: 99999}]\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"version", []string{"version"}, 0, "shaper "},
+		{"validate example", []string{"validate", "../../examples/policy.yaml"}, 0, "ok"},
+		{"validate bad port", []string{"validate", bad}, 2, "bad.yaml:4:"},
+		{"validate missing file", []string{"validate", "/nonexistent/policy.yaml"}, 2, "/nonexistent/policy.yaml"},
+		{"no args", []string{"apply"}, 2, "accepts 1 arg"},
+		{"unknown flag", []string{"status", "--bogus"}, 2, "unknown flag"},
+		{"bad output", []string{"status", "-o", "yaml"}, 2, "-o table or -o json"},
+		{"bad attach", []string{"apply", "--attach", "xdp", "--dry-run", "../../examples/policy.yaml"}, 2, "xdp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("shaper %s: exit %d, output:\n%s\nwant exit %d and %q", strings.Join(tc.args, " "), code, out, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+// A policy naming an interface or namespace that is not there is bad
+// input: exit 2.
+func TestApplyMissingNetnsExit2(t *testing.T) {
+	labtest.Root(t)
+	p := writeFile(t, "p.yaml", "version: 1\ninterfaces: [{name: eth0, netns: "+labtest.UniqueName("nope-")+", egress: {}}]\n")
+	out, code := run(t, "apply", p)
+	if code != 2 || !strings.Contains(out, "does not exist") {
+		t.Errorf("exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	out, code := run(t, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "bash completion") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+}
