@@ -36,13 +36,15 @@ done
 sleep 1
 for port in 5201 5202 5203; do
 	timeout $((secs + 20)) $shaper lab exec shaper-demo client -- \
-		iperf3 -c 198.18.0.2 -p $port -t "$secs" -f m | awk -v p=$port '/sender/ {print "  port " p ": " $7 " " $8}' &
+		iperf3 -c 198.18.0.2 -p $port -t "$secs" -f m | awk -v p=$port '/receiver/ {print "  iperf3 port " p ": " $7 " " $8 " goodput, averaged over the whole run"}' &
+	pids+=($!)
 done
-wait
+sleep $((secs / 2))
 
 echo
-echo "== 4. status: classes shaped by HTB and counted by the BPF classifier"
-$shaper status --netns $client
+echo "== 4. status while the flows run: NOW is each class's rate on the wire over 2 s"
+$shaper status --netns $client --sample 2s
+wait
 
 echo
 echo "The lab is still up for you to explore:"

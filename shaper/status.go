@@ -79,16 +79,19 @@ func Status(o StatusOptions) (*StatusReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	t0 := time.Now()
 	first, err := collect(states)
 	if err != nil || o.Sample <= 0 {
 		return &StatusReport{Interfaces: first}, err
 	}
-	time.Sleep(o.Sample)
+	time.Sleep(o.Sample - time.Since(t0))
+	t1 := time.Now()
 	second, err := collect(states)
 	if err != nil {
 		return nil, err
 	}
-	fillRates(first, second, o.Sample)
+	// Readings take time: rate over the time between their starts.
+	fillRates(first, second, t1.Sub(t0))
 	return &StatusReport{Interfaces: second, Sampled: o.Sample.String()}, nil
 }
 

@@ -59,6 +59,8 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 				bytesText(c.Stats.Bytes), c.Stats.Packets, c.Stats.Drops, c.Stats.Overlimits, bytesText(uint64(c.Stats.Backlog)), rateText(c.NowBits))
 		}
 	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	writeApps(tw, "egress", s.Egress.Apps)
 	if s.Ingress != nil {
 		writeApps(tw, "ingress", s.Ingress.Apps)
@@ -70,9 +72,9 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 }
 
 func writeApps(tw io.Writer, dir string, apps []AppStatus) {
-	fmt.Fprintf(tw, "  APP (%s)\t\t\t\tBYTES\tPACKETS\t\t\t\tNOW\t\n", dir)
+	fmt.Fprintf(tw, "  APP (%s)\tBYTES\tPACKETS\tNOW\t\n", dir)
 	for _, a := range apps {
-		fmt.Fprintf(tw, "  %s\t\t\t\t%s\t%d\t\t\t\t%s\t\n", a.Name, bytesText(a.Bytes), a.Packets, rateText(a.NowBits))
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t\n", a.Name, bytesText(a.Bytes), a.Packets, rateText(a.NowBits))
 	}
 }
 
