@@ -3,8 +3,10 @@ package shaper
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // dumpRetries bounds retries of netlink dumps the kernel interrupted
@@ -138,10 +140,21 @@ func ApplyChanges(h *netlink.Handle, link netlink.Link, plan *Plan, ch Changes) 
 	idx := link.Attrs().Index
 	for _, c := range ch {
 		if err := applyOne(h, idx, plan, c); err != nil {
+			if (c.Op == OpAddRoot || c.Op == OpChangeRoot) && errors.Is(err, unix.ENOENT) {
+				// The kernel answers ENOENT for a qdisc kind it does not have.
+				return missingFeature(plan.Kind, err)
+			}
 			return fmt.Errorf("%s on %s: %w", c.Op, link.Attrs().Name, err)
 		}
 	}
 	return nil
+}
+
+// missingFeature says which qdisc this kernel lacks: bad input (the
+// machine cannot do what the policy asks), with what to do.
+func missingFeature(kind string, err error) error {
+	return badInput(fmt.Errorf("this kernel has no %s qdisc (%w): load it with `modprobe sch_%s` or build the kernel with CONFIG_NET_SCH_%s",
+		kind, err, kind, strings.ToUpper(kind)))
 }
 
 func applyOne(h *netlink.Handle, idx int, plan *Plan, c Change) error {
