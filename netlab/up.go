@@ -226,44 +226,61 @@ func setupNode(lab string, n *Node) error {
 
 // newNetns creates a named namespace like `ip netns add`, leaving the
 // calling thread where it was.
-func newNetns(name string) error {
+func newNetns(name string) error { return NewNetns(name) }
+
+// NewNetns creates a named network namespace like `ip netns add` (bind
+// mounted under /run/netns), leaving the calling thread where it was.
+func NewNetns(name string) error {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("get current netns: %w", err)
 	}
 	defer orig.Close()
 	h, err := netns.NewNamed(name)
 	if err != nil {
-		return err
+		// NewNamed returns to orig itself only on success: go back here.
+		return restoreThread(orig, fmt.Errorf("create netns %s: %w", name, err))
 	}
 	h.Close()
-	return netns.Set(orig)
+	return restoreThread(orig, nil)
 }
 
-// inNetns runs fn on a thread inside the named namespace.
-func inNetns(name string, fn func() error) error {
+func inNetns(name string, fn func() error) error { return InNetns(name, fn) }
+
+// InNetns runs fn on a locked OS thread inside the named network
+// namespace. Netlink sockets, links and TCX attachments made in fn belong
+// to that namespace. The error is os.ErrNotExist-wrapped when the
+// namespace does not exist.
+func InNetns(name string, fn func() error) error {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("get current netns: %w", err)
 	}
 	defer orig.Close()
 	h, err := netns.GetFromName(name)
 	if err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("open netns %s: %w", name, err)
 	}
 	defer h.Close()
 	if err := netns.Set(h); err != nil {
-		return fmt.Errorf("enter netns %s: %w", name, err)
+		return restoreThread(orig, fmt.Errorf("enter netns %s: %w", name, err))
 	}
-	ferr := fn()
+	return restoreThread(orig, fn())
+}
+
+// restoreThread returns the locked thread to orig and unlocks it. A thread
+// that cannot go back stays locked, so the runtime ends it with its
+// goroutine instead of reusing it in the wrong namespace.
+func restoreThread(orig netns.NsHandle, ferr error) error {
 	if err := netns.Set(orig); err != nil {
-		// The thread stays locked and dies with the goroutine: never reused.
-		return fmt.Errorf("return from netns %s: %w", name, err)
+		return errors.Join(ferr, fmt.Errorf("return to the original netns: %w", err))
 	}
+	runtime.UnlockOSThread()
 	return ferr
 }
 

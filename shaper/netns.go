@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
+	"path/filepath"
 
-	"github.com/vishvananda/netns"
+	"github.com/shaperdev/shaper/netlab"
 )
 
 // netnsError says a named network namespace is missing: the user's input.
@@ -25,32 +25,8 @@ func inNetns(name string, fn func() error) error {
 	if name == "" {
 		return fn()
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get current netns: %w", err)
+	if _, err := os.Stat(filepath.Join("/run/netns", name)); errors.Is(err, os.ErrNotExist) {
+		return netnsError{name}
 	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		if errors.Is(err, os.ErrNotExist) {
-			return netnsError{name}
-		}
-		return fmt.Errorf("open netns %s: %w", name, err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns %s: %w", name, err)
-	}
-	defer func() {
-		// A thread that cannot go back must not return to the pool:
-		// leaving it locked makes the runtime end it with the goroutine.
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return fn()
+	return netlab.InNetns(name, fn)
 }

@@ -7,9 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -60,43 +58,11 @@ func Netns(t testing.TB, prefix string) string {
 	return name
 }
 
-func newNamed(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
-	if err != nil {
-		return err
-	}
-	h.Close()
-	return netns.Set(orig)
-}
+func newNamed(name string) error { return netlab.NewNetns(name) }
 
 // In runs fn with the calling goroutine's OS thread inside the named
 // namespace, and returns the thread to where it was.
-func In(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", name, err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return fmt.Errorf("enter netns %s: %w", name, err)
-	}
-	defer netns.Set(orig)
-	return fn()
-}
+func In(name string, fn func() error) error { return netlab.InNetns(name, fn) }
 
 // Lab parses a topology, brings it up under a unique name and removes it
 // when the test ends, also when it fails. Parse or build errors fail the
