@@ -2,11 +2,18 @@
 
 // classifier.c: the tc classifier. It tags every packet with an app and a
 // class and counts it. Matching costs the same for 1 or 100,000 rules: each
-// packet field is looked up once in its own map, whose value is the bitmask
-// of selectors that accept that value; the AND of the field masks is the set
+// packet field is looked up in its own map, whose value is the bitmask of
+// selectors that accept that value; the AND of the field masks is the set
 // of matching selectors, and the lowest set bit (first in policy order) wins.
 // Rule maps hold two generations; user space writes the inactive one and
 // flips config.gen, so a rule change is atomic for packets.
+//
+// Addresses: an LPM trie's lookup cost grows with its entries, so a field
+// whose prefixes have at most MAX_HASH_LENS distinct lengths is a hash map
+// instead, probed once per length, longest first; the first hit is the
+// longest match, and user space folds every shorter covering prefix's bits
+// into the longer one, so that hit's mask is the whole answer. Fields with
+// more lengths (or more prefixes than the hash holds) use the trie.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -21,6 +28,8 @@
 #define NGEN 2
 #define NPORTS 65536
 #define MAX_LPM 262144
+#define MAX_HASH_PFX 131072 /* per address hash map, both generations */
+#define MAX_HASH_LENS 4
 #define MAX_CLASS_SLOTS 4096
 #define MAX_APPS 1024
 #define MAX_EXT_HDRS 6
@@ -57,20 +66,51 @@ struct lpm6_key {
 	__u8 addr[16];
 };
 
+/* Hash keys: one prefix of a given length, the address masked to it. Small
+ * keys hash faster (jhash2 over 2 or 5 words). Aligned so that the program
+ * fills addr a word at a time. */
+struct pfx4_key {
+	__u16 gen;
+	__u16 plen;
+	__u8 addr[4];
+} __attribute__((aligned(4)));
+
+struct pfx6_key {
+	__u16 gen;
+	__u16 plen;
+	__u8 addr[16];
+} __attribute__((aligned(4)));
+
 struct config {
 	__u32 gen;
 };
 
-/* Per generation: which LPM tries hold entries, so that a policy without
- * addresses of a kind skips those lookups (each costs a call and a walk). */
-#define LPM_SRC4 1
-#define LPM_DST4 2
-#define LPM_SRC6 4
-#define LPM_DST6 8
+/* Address fields, indexes of gen_info.addr (classify/bpf.Addr* mirror it). */
+enum addr_field { A_SRC4, A_DST4, A_SRC6, A_DST6, NADDR };
 
-struct gen_info {
-	__u32 lpm;
+#define ADDR_NONE 0 /* the policy has no prefix of this field and family */
+#define ADDR_HASH 1 /* probe the hash for lens[0..nlens-1] */
+#define ADDR_LPM 2  /* look the address up in the trie */
+
+struct addr_info {
+	__u8 mode;
+	__u8 nlens;
+	__u8 lens[MAX_HASH_LENS]; /* longest first */
+	__u8 pad[2];
+	__u8 netmask[MAX_HASH_LENS][16]; /* of lens[i], network order (v4: first 4 bytes) */
 };
+
+/* Everything about a generation that is not a per-value table, in one
+ * lookup: the wildcard masks, the default, and how to look up addresses. */
+struct gen_info {
+	struct mask wild[NFIELDS]; /* selectors that ignore the field */
+	struct sel_val def;        /* for unmatched and non-IP packets */
+	struct addr_info addr[NADDR];
+};
+
+_Static_assert(__builtin_offsetof(struct addr_info, netmask) % 4 == 0, "netmask words");
+_Static_assert(sizeof(struct addr_info) % 4 == 0, "addr_info words");
+_Static_assert(__builtin_offsetof(struct gen_info, addr) % 4 == 0, "addr words");
 
 /* Knobs, set from Go through the collection spec before load. */
 volatile const __u8 ingress = 0; /* reverse the tuple: match as egress sees the flow */
@@ -118,12 +158,19 @@ LPM_MAP(dst4_masks, lpm4_key);
 LPM_MAP(src6_masks, lpm6_key);
 LPM_MAP(dst6_masks, lpm6_key);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN * NFIELDS);
-	__type(key, __u32);
-	__type(value, struct mask);
-} wild SEC(".maps");
+#define HASH_MAP(name, keytype)                         \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);        \
+		__uint(max_entries, MAX_HASH_PFX);      \
+		__uint(map_flags, BPF_F_NO_PREALLOC);   \
+		__type(key, struct keytype);            \
+		__type(value, struct mask);             \
+	} name SEC(".maps")
+
+HASH_MAP(src4_hash, pfx4_key);
+HASH_MAP(dst4_hash, pfx4_key);
+HASH_MAP(src6_hash, pfx6_key);
+HASH_MAP(dst6_hash, pfx6_key);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -131,13 +178,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sel_val);
 } sel SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN);
-	__type(key, __u32);
-	__type(value, struct sel_val);
-} defaults SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -168,7 +208,7 @@ struct tuple {
 	__u8 proto;
 	__u8 has_ports;
 	__u8 v6;
-};
+} __attribute__((aligned(8))); /* the program reads addresses a word at a time */
 
 #define IPV6_HOP 0
 #define IPV6_ROUTING 43
@@ -323,21 +363,86 @@ static __always_inline void swap_tuple(struct tuple *t)
 	t->dport = p;
 }
 
-/* and_field does acc &= (m ? *m : 0) | wild[gen][f]; it returns whether any
- * selector is still in the running. */
-static __always_inline int and_field(struct mask *acc, const struct mask *m, __u32 gen, __u32 f)
+/* and_field does acc &= (m ? *m : 0) | *w; it returns whether any selector
+ * is still in the running. */
+static __always_inline int and_field(struct mask *acc, const struct mask *m, const struct mask *w)
 {
-	__u32 k = gen * NFIELDS + f;
-	const struct mask *w = bpf_map_lookup_elem(&wild, &k);
 	__u64 any = 0;
 
 #pragma unroll
 	for (int i = 0; i < 4; i++) {
-		__u64 v = (m ? m->w[i] : 0) | (w ? w->w[i] : 0);
+		__u64 v = (m ? m->w[i] : 0) | w->w[i];
 		acc->w[i] &= v;
 		any |= acc->w[i];
 	}
 	return any != 0;
+}
+
+/* probe4 and probe6 look addr up once per prefix length the field uses,
+ * longest first; the first hit is the longest match. */
+static __always_inline const struct mask *probe4(void *map, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+{
+	struct pfx4_key k = { .gen = gen };
+	__u32 a = *(const __u32 *)addr;
+
+#pragma unroll
+	for (int i = 0; i < MAX_HASH_LENS; i++) {
+		if (i >= ai->nlens)
+			break;
+		k.plen = ai->lens[i];
+		*(__u32 *)k.addr = a & *(const __u32 *)ai->netmask[i];
+		const struct mask *m = bpf_map_lookup_elem(map, &k);
+		if (m)
+			return m;
+	}
+	return 0;
+}
+
+static __always_inline const struct mask *probe6(void *map, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+{
+	struct pfx6_key k = { .gen = gen };
+	const __u32 *a = (const __u32 *)addr;
+
+#pragma unroll
+	for (int i = 0; i < MAX_HASH_LENS; i++) {
+		if (i >= ai->nlens)
+			break;
+		const __u32 *nm = (const __u32 *)ai->netmask[i];
+		__u32 *ka = (__u32 *)k.addr;
+		k.plen = ai->lens[i];
+		ka[0] = a[0] & nm[0];
+		ka[1] = a[1] & nm[1];
+		ka[2] = a[2] & nm[2];
+		ka[3] = a[3] & nm[3];
+		const struct mask *m = bpf_map_lookup_elem(map, &k);
+		if (m)
+			return m;
+	}
+	return 0;
+}
+
+static __always_inline const struct mask *lookup4(void *hash, void *lpm, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+{
+	if (ai->mode == ADDR_HASH)
+		return probe4(hash, ai, addr, gen);
+	if (ai->mode == ADDR_LPM) {
+		struct lpm4_key k = { .prefixlen = 32 + 32, .gen = gen };
+		__builtin_memcpy(k.addr, addr, 4);
+		return bpf_map_lookup_elem(lpm, &k);
+	}
+	return 0;
+}
+
+static __always_inline const struct mask *lookup6(void *hash, void *lpm, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+{
+	if (ai->mode == ADDR_HASH)
+		return probe6(hash, ai, addr, gen);
+	if (ai->mode == ADDR_LPM) {
+		struct lpm6_key k = { .prefixlen = 32 + 128, .gen = gen };
+		__builtin_memcpy(k.addr, addr, 16);
+		return bpf_map_lookup_elem(lpm, &k);
+	}
+	return 0;
 }
 
 /* ctz64 counts trailing zeros of a non-zero x by binary search (clang 14's
@@ -356,7 +461,7 @@ static __always_inline __u32 ctz64(__u64 x)
 }
 
 /* match returns the winning selector index, or -1. */
-static __always_inline int match(struct tuple *t, __u32 gen)
+static __always_inline int match(struct tuple *t, __u32 gen, const struct gen_info *gi)
 {
 	struct mask acc = { .w = { ~0ULL, ~0ULL, ~0ULL, ~0ULL } };
 	const struct mask *m;
@@ -364,7 +469,7 @@ static __always_inline int match(struct tuple *t, __u32 gen)
 
 	k = gen * 256 + t->proto;
 	m = bpf_map_lookup_elem(&proto_masks, &k);
-	if (!and_field(&acc, m, gen, F_PROTO))
+	if (!and_field(&acc, m, &gi->wild[F_PROTO]))
 		return -1;
 
 	m = 0;
@@ -372,52 +477,29 @@ static __always_inline int match(struct tuple *t, __u32 gen)
 		k = gen * NPORTS + t->sport;
 		m = bpf_map_lookup_elem(&sport_masks, &k);
 	}
-	if (!and_field(&acc, m, gen, F_SPORT))
+	if (!and_field(&acc, m, &gi->wild[F_SPORT]))
 		return -1;
 	m = 0;
 	if (t->has_ports) {
 		k = gen * NPORTS + t->dport;
 		m = bpf_map_lookup_elem(&dport_masks, &k);
 	}
-	if (!and_field(&acc, m, gen, F_DPORT))
+	if (!and_field(&acc, m, &gi->wild[F_DPORT]))
 		return -1;
 
-	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
-	__u32 lpm = gi ? gi->lpm : ~0U;
-
 	if (t->v6) {
-		struct lpm6_key key6 = { .prefixlen = 32 + 128, .gen = gen };
-
-		m = 0;
-		if (lpm & LPM_SRC6) {
-			__builtin_memcpy(key6.addr, t->addr_src, 16);
-			m = bpf_map_lookup_elem(&src6_masks, &key6);
-		}
-		if (!and_field(&acc, m, gen, F_SRC))
+		m = lookup6(&src6_hash, &src6_masks, &gi->addr[A_SRC6], t->addr_src, gen);
+		if (!and_field(&acc, m, &gi->wild[F_SRC]))
 			return -1;
-		m = 0;
-		if (lpm & LPM_DST6) {
-			__builtin_memcpy(key6.addr, t->addr_dst, 16);
-			m = bpf_map_lookup_elem(&dst6_masks, &key6);
-		}
-		if (!and_field(&acc, m, gen, F_DST))
+		m = lookup6(&dst6_hash, &dst6_masks, &gi->addr[A_DST6], t->addr_dst, gen);
+		if (!and_field(&acc, m, &gi->wild[F_DST]))
 			return -1;
 	} else {
-		struct lpm4_key key4 = { .prefixlen = 32 + 32, .gen = gen };
-
-		m = 0;
-		if (lpm & LPM_SRC4) {
-			__builtin_memcpy(key4.addr, t->addr_src, 4);
-			m = bpf_map_lookup_elem(&src4_masks, &key4);
-		}
-		if (!and_field(&acc, m, gen, F_SRC))
+		m = lookup4(&src4_hash, &src4_masks, &gi->addr[A_SRC4], t->addr_src, gen);
+		if (!and_field(&acc, m, &gi->wild[F_SRC]))
 			return -1;
-		m = 0;
-		if (lpm & LPM_DST4) {
-			__builtin_memcpy(key4.addr, t->addr_dst, 4);
-			m = bpf_map_lookup_elem(&dst4_masks, &key4);
-		}
-		if (!and_field(&acc, m, gen, F_DST))
+		m = lookup4(&dst4_hash, &dst4_masks, &gi->addr[A_DST4], t->addr_dst, gen);
+		if (!and_field(&acc, m, &gi->wild[F_DST]))
 			return -1;
 	}
 
@@ -448,20 +530,21 @@ int shaper_classify(struct __sk_buff *skb)
 	const struct config *cfg = bpf_map_lookup_elem(&config_map, &zero);
 	if (cfg)
 		gen = cfg->gen & 1;
+	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
+	if (!gi)
+		return TCX_NEXT; /* cannot happen: gen is 0 or 1 */
 
 	if (parse_skb(skb, &t) == 0) {
 		if (ingress)
 			swap_tuple(&t);
-		int idx = match(&t, gen);
+		int idx = match(&t, gen, gi);
 		if (idx >= 0) {
 			k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
 			res = bpf_map_lookup_elem(&sel, &k);
 		}
 	}
 	if (!res)
-		res = bpf_map_lookup_elem(&defaults, &gen);
-	if (!res)
-		return TCX_NEXT;
+		res = &gi->def;
 
 	/* wire_len and max(gso_segs, 1) equal HTB's own byte and packet counts. */
 	__u64 bytes = skb->wire_len;

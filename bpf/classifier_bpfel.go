@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ClassifierAddrInfo struct {
+	_       structs.HostLayout
+	Mode    uint8
+	Nlens   uint8
+	Lens    [4]uint8
+	Pad     [2]uint8
+	Netmask [4][16]uint8
+}
+
 type ClassifierConfig struct {
 	_   structs.HostLayout
 	Gen uint32
@@ -25,8 +34,11 @@ type ClassifierCounter struct {
 }
 
 type ClassifierGenInfo struct {
-	_   structs.HostLayout
-	Lpm uint32
+	_    structs.HostLayout
+	Wild [5]ClassifierMask
+	Def  ClassifierSelVal
+	Addr [4]ClassifierAddrInfo
+	_    [4]byte
 }
 
 type ClassifierLpm4Key struct {
@@ -48,6 +60,20 @@ type ClassifierMask struct {
 	W [4]uint64
 }
 
+type ClassifierPfx4Key struct {
+	_    structs.HostLayout
+	Gen  uint16
+	Plen uint16
+	Addr [4]uint8
+}
+
+type ClassifierPfx6Key struct {
+	_    structs.HostLayout
+	Gen  uint16
+	Plen uint16
+	Addr [16]uint8
+}
+
 type ClassifierSelVal struct {
 	_         structs.HostLayout
 	App       uint32
@@ -62,17 +88,19 @@ const (
 	ClassifierMapAppStats        = "app_stats"
 	ClassifierMapClassStats      = "class_stats"
 	ClassifierMapConfigMap       = "config_map"
-	ClassifierMapDefaults        = "defaults"
 	ClassifierMapDportMasks      = "dport_masks"
+	ClassifierMapDst4Hash        = "dst4_hash"
 	ClassifierMapDst4Masks       = "dst4_masks"
+	ClassifierMapDst6Hash        = "dst6_hash"
 	ClassifierMapDst6Masks       = "dst6_masks"
 	ClassifierMapGenInfos        = "gen_infos"
 	ClassifierMapProtoMasks      = "proto_masks"
 	ClassifierMapSel             = "sel"
 	ClassifierMapSportMasks      = "sport_masks"
+	ClassifierMapSrc4Hash        = "src4_hash"
 	ClassifierMapSrc4Masks       = "src4_masks"
+	ClassifierMapSrc6Hash        = "src6_hash"
 	ClassifierMapSrc6Masks       = "src6_masks"
-	ClassifierMapWild            = "wild"
 	ClassifierProgShaperClassify = "shaper_classify"
 	ClassifierVarIngress         = "ingress"
 	ClassifierVarShaped          = "shaped"
@@ -130,17 +158,19 @@ type ClassifierMapSpecs struct {
 	AppStats   *ebpf.MapSpec `ebpf:"app_stats"`
 	ClassStats *ebpf.MapSpec `ebpf:"class_stats"`
 	ConfigMap  *ebpf.MapSpec `ebpf:"config_map"`
-	Defaults   *ebpf.MapSpec `ebpf:"defaults"`
 	DportMasks *ebpf.MapSpec `ebpf:"dport_masks"`
+	Dst4Hash   *ebpf.MapSpec `ebpf:"dst4_hash"`
 	Dst4Masks  *ebpf.MapSpec `ebpf:"dst4_masks"`
+	Dst6Hash   *ebpf.MapSpec `ebpf:"dst6_hash"`
 	Dst6Masks  *ebpf.MapSpec `ebpf:"dst6_masks"`
 	GenInfos   *ebpf.MapSpec `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.MapSpec `ebpf:"proto_masks"`
 	Sel        *ebpf.MapSpec `ebpf:"sel"`
 	SportMasks *ebpf.MapSpec `ebpf:"sport_masks"`
+	Src4Hash   *ebpf.MapSpec `ebpf:"src4_hash"`
 	Src4Masks  *ebpf.MapSpec `ebpf:"src4_masks"`
+	Src6Hash   *ebpf.MapSpec `ebpf:"src6_hash"`
 	Src6Masks  *ebpf.MapSpec `ebpf:"src6_masks"`
-	Wild       *ebpf.MapSpec `ebpf:"wild"`
 }
 
 // ClassifierVariableSpecs contains global variables before they are loaded into the kernel.
@@ -174,17 +204,19 @@ type ClassifierMaps struct {
 	AppStats   *ebpf.Map `ebpf:"app_stats"`
 	ClassStats *ebpf.Map `ebpf:"class_stats"`
 	ConfigMap  *ebpf.Map `ebpf:"config_map"`
-	Defaults   *ebpf.Map `ebpf:"defaults"`
 	DportMasks *ebpf.Map `ebpf:"dport_masks"`
+	Dst4Hash   *ebpf.Map `ebpf:"dst4_hash"`
 	Dst4Masks  *ebpf.Map `ebpf:"dst4_masks"`
+	Dst6Hash   *ebpf.Map `ebpf:"dst6_hash"`
 	Dst6Masks  *ebpf.Map `ebpf:"dst6_masks"`
 	GenInfos   *ebpf.Map `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.Map `ebpf:"proto_masks"`
 	Sel        *ebpf.Map `ebpf:"sel"`
 	SportMasks *ebpf.Map `ebpf:"sport_masks"`
+	Src4Hash   *ebpf.Map `ebpf:"src4_hash"`
 	Src4Masks  *ebpf.Map `ebpf:"src4_masks"`
+	Src6Hash   *ebpf.Map `ebpf:"src6_hash"`
 	Src6Masks  *ebpf.Map `ebpf:"src6_masks"`
-	Wild       *ebpf.Map `ebpf:"wild"`
 }
 
 func (m *ClassifierMaps) Close() error {
@@ -192,17 +224,19 @@ func (m *ClassifierMaps) Close() error {
 		m.AppStats,
 		m.ClassStats,
 		m.ConfigMap,
-		m.Defaults,
 		m.DportMasks,
+		m.Dst4Hash,
 		m.Dst4Masks,
+		m.Dst6Hash,
 		m.Dst6Masks,
 		m.GenInfos,
 		m.ProtoMasks,
 		m.Sel,
 		m.SportMasks,
+		m.Src4Hash,
 		m.Src4Masks,
+		m.Src6Hash,
 		m.Src6Masks,
-		m.Wild,
 	)
 }
 

@@ -7,11 +7,13 @@ const (
 	NumGens       = 2      // NGEN: rule generations
 	NumPorts      = 65536  // NPORTS: entries per generation in sport/dport_masks
 	MaxLPMEntries = 262144 // MAX_LPM: entries in each LPM trie (both gens)
+	MaxHashPfx    = 131072 // MAX_HASH_PFX: entries in each address hash map (both gens)
+	MaxHashLens   = 4      // MAX_HASH_LENS: prefix lengths a hashed address field may use
 	MaxClassSlots = 4096   // MAX_CLASS_SLOTS: class_stats entries (HTB minor ids)
 	MaxApps       = 1024   // MAX_APPS: app_stats entries (app 0 = unmatched)
 )
 
-// Field indexes into the wild map (enum field in classifier.c).
+// Field indexes of gen_info.wild (enum field in classifier.c).
 const (
 	FieldProto = iota
 	FieldSPort
@@ -21,12 +23,20 @@ const (
 	NumFields
 )
 
-// Bits of gen_info.lpm: which LPM tries hold entries in a generation.
+// Address fields: indexes of gen_info.addr (enum addr_field in classifier.c).
 const (
-	LPMSrc4 = 1 << iota
-	LPMDst4
-	LPMSrc6
-	LPMDst6
+	AddrSrc4 = iota
+	AddrDst4
+	AddrSrc6
+	AddrDst6
+	NumAddrs
+)
+
+// Values of addr_info.mode: how the program looks an address field up.
+const (
+	AddrNone = iota // no prefixes: only the field's wildcard selectors match
+	AddrHash        // one hash probe per prefix length, longest first
+	AddrLPM         // the LPM trie
 )
 
 // TCXNext is what the programs return: let the next program run. As a

@@ -8,7 +8,7 @@
 #include "common.h"
 
 SEC("tc")
-int empty(struct __sk_buff *skb)
+int shaper_empty(struct __sk_buff *skb)
 {
 	return TCX_NEXT;
 }

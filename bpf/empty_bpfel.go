@@ -16,7 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	EmptyProgEmpty = "empty"
+	EmptyProgShaperEmpty = "shaper_empty"
 )
 
 // LoadEmpty returns the embedded CollectionSpec for Empty.
@@ -61,7 +61,7 @@ type EmptySpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type EmptyProgramSpecs struct {
-	Empty *ebpf.ProgramSpec `ebpf:"empty"`
+	ShaperEmpty *ebpf.ProgramSpec `ebpf:"shaper_empty"`
 }
 
 // EmptyMapSpecs contains maps before they are loaded into the kernel.
@@ -112,12 +112,12 @@ type EmptyVariables struct {
 //
 // It can be passed to LoadEmptyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EmptyPrograms struct {
-	Empty *ebpf.Program `ebpf:"empty"`
+	ShaperEmpty *ebpf.Program `ebpf:"shaper_empty"`
 }
 
 func (p *EmptyPrograms) Close() error {
 	return _EmptyClose(
-		p.Empty,
+		p.ShaperEmpty,
 	)
 }
 

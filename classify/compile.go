@@ -63,6 +63,7 @@ func Compile(apps []policy.App, b Binding) (*Tables, error) {
 	}
 	t.Src = fold(t.Src)
 	t.Dst = fold(t.Dst)
+	t.planAddrs()
 	return t, nil
 }
 

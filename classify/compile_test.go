@@ -3,6 +3,7 @@ package classify
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,6 +100,30 @@ func TestCompileTables(t *testing.T) {
 			}
 			if !equalMaps(tab.Dst, want) {
 				t.Errorf("dst %v\nwant %v", tab.Dst, want)
+			}
+		},
+	}, {
+		name: "address plans: lengths longest first; more than bpf.MaxHashLens lengths go to the trie",
+		apps: []policy.App{
+			{Name: "a", Match: []policy.Selector{{
+				Src: []netip.Prefix{pfx("198.18.0.0/24"), pfx("198.18.1.1/32"), pfx("198.18.2.0/24"), pfx("fd00::/64")},
+				Dst: []netip.Prefix{pfx("198.18.0.0/16"), pfx("198.18.0.0/20"), pfx("198.18.0.0/24"), pfx("198.18.0.0/28"), pfx("198.18.0.0/32")},
+			}}},
+		},
+		check: func(t *testing.T, tab *Tables) {
+			want := [bpf.NumAddrs]AddrPlan{
+				bpf.AddrSrc4: {Lens: []int{32, 24}},
+				bpf.AddrDst4: {Lens: []int{32, 28, 24, 20, 16}, LPM: true},
+				bpf.AddrSrc6: {Lens: []int{64}},
+			}
+			for i := range want {
+				if !slices.Equal(tab.Addr[i].Lens, want[i].Lens) || tab.Addr[i].LPM != want[i].LPM {
+					t.Errorf("field %d: plan %+v, want %+v", i, tab.Addr[i], want[i])
+				}
+			}
+			if tab.Addr[bpf.AddrDst6].Mode() != bpf.AddrNone || tab.Addr[bpf.AddrSrc4].Mode() != bpf.AddrHash ||
+				tab.Addr[bpf.AddrDst4].Mode() != bpf.AddrLPM {
+				t.Errorf("modes %d %d %d", tab.Addr[bpf.AddrDst6].Mode(), tab.Addr[bpf.AddrSrc4].Mode(), tab.Addr[bpf.AddrDst4].Mode())
 			}
 		},
 	}, {

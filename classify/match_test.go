@@ -14,7 +14,7 @@ func TestMatchExamples(t *testing.T) {
 	apps := []policy.App{
 		{Name: "web", Match: []policy.Selector{{Protos: []uint8{6}, DPorts: []policy.PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}}}}},
 		{Name: "dns", Match: []policy.Selector{{Ports: []policy.PortRange{{Lo: 53, Hi: 53}}}}},
-		{Name: "lan", Match: []policy.Selector{{Dst: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}}},
+		{Name: "lan", Match: []policy.Selector{{Dst: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/16")}}}},
 	}
 	b := classify.Binding{
 		AppID:    map[string]uint32{"web": 1, "dns": 2, "lan": 3},
@@ -27,12 +27,12 @@ func TestMatchExamples(t *testing.T) {
 		p    classify.Packet
 		want uint32
 	}{
-		{"https", classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 40000, DPort: 443, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 1},
-		{"udp 443 is not web", classify.Packet{IsIP: true, Proto: 17, HasPorts: true, SPort: 40000, DPort: 443, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 0},
-		{"dns reply by sport", classify.Packet{IsIP: true, Proto: 17, HasPorts: true, SPort: 53, DPort: 40000, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 2},
-		{"web wins over lan", classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 1, DPort: 80, Src: a4("10.0.0.1"), Dst: a4("198.18.0.1")}, 1},
-		{"lan icmp", classify.Packet{IsIP: true, Proto: 1, Src: a4("10.0.0.1"), Dst: a4("198.19.0.1")}, 3},
-		{"later fragment to 53 has no ports", classify.Packet{IsIP: true, Proto: 17, Src: a4("10.0.0.1"), Dst: a4("8.8.8.8")}, 0},
+		{"https", classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 40000, DPort: 443, Src: a4("198.19.0.1"), Dst: a4("198.19.8.8")}, 1},
+		{"udp 443 is not web", classify.Packet{IsIP: true, Proto: 17, HasPorts: true, SPort: 40000, DPort: 443, Src: a4("198.19.0.1"), Dst: a4("198.19.8.8")}, 0},
+		{"dns reply by sport", classify.Packet{IsIP: true, Proto: 17, HasPorts: true, SPort: 53, DPort: 40000, Src: a4("198.19.0.1"), Dst: a4("198.19.8.8")}, 2},
+		{"web wins over lan", classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 1, DPort: 80, Src: a4("198.19.0.1"), Dst: a4("198.18.0.1")}, 1},
+		{"lan icmp", classify.Packet{IsIP: true, Proto: 1, Src: a4("198.19.0.1"), Dst: a4("198.18.0.9")}, 3},
+		{"later fragment to 53 has no ports", classify.Packet{IsIP: true, Proto: 17, Src: a4("198.19.0.1"), Dst: a4("198.19.8.8")}, 0},
 		{"non-IP", classify.Packet{}, 0},
 	}
 	tab, err := classify.Compile(apps, b)
@@ -54,7 +54,9 @@ func TestMatchExamples(t *testing.T) {
 }
 
 // TestLookupAgreesWithMatch holds the compiled tables against the policy's
-// semantics on many random policies and packets.
+// semantics on many random policies and packets, with each address field
+// looked up as compiled (hash probes for few prefix lengths, the trie for
+// more) and once more with every field forced to the trie.
 func TestLookupAgreesWithMatch(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	policies, packets := 3000, 100
@@ -62,6 +64,7 @@ func TestLookupAgreesWithMatch(t *testing.T) {
 		policies = 500
 	}
 	matched := 0
+	var paths classifytest.Paths
 	for i := range policies {
 		apps := classifytest.Apps(r, 8)
 		b := classifytest.Binding(r, apps)
@@ -69,11 +72,19 @@ func TestLookupAgreesWithMatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("policy %d: %v", i, err)
 		}
+		paths.Add(tab)
+		trie := *tab
+		for f := range trie.Addr {
+			trie.Addr[f].LPM = true
+		}
 		for range packets {
 			p := classifytest.Packet(r)
 			want := classify.Match(apps, b, p)
 			if got := tab.Lookup(p); got != want {
-				t.Fatalf("policy %d %+v\npacket %+v: Lookup %+v, Match %+v", i, apps, p, got, want)
+				t.Fatalf("policy %d %+v\nplans %+v\npacket %+v: Lookup %+v, Match %+v", i, apps, tab.Addr, p, got, want)
+			}
+			if got := trie.Lookup(p); got != want {
+				t.Fatalf("policy %d %+v\npacket %+v: Lookup with tries only %+v, Match %+v", i, apps, p, got, want)
 			}
 			if want.App != 0 {
 				matched++
@@ -84,4 +95,8 @@ func TestLookupAgreesWithMatch(t *testing.T) {
 	if total := policies * packets; matched < total/5 {
 		t.Errorf("only %d of %d packets matched an app: the random domains are too sparse", matched, total)
 	}
+	if err := paths.Enough(policies / 10); err != nil {
+		t.Error(err)
+	}
+	t.Logf("address fields compiled: %v", paths)
 }

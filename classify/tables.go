@@ -12,6 +12,7 @@ package classify
 import (
 	"math/bits"
 	"net/netip"
+	"slices"
 
 	"github.com/shaperdev/shaper/bpf"
 )
@@ -82,16 +83,86 @@ type SelVal struct {
 // Tables are the compiled entries of every rule map, without generation:
 // the map writer adds it. Maps hold only non-empty masks; prefix masks are
 // already folded (each includes the bits of every shorter prefix covering
-// it), because an LPM trie returns only the longest match.
+// it), because the program takes only the longest match.
 type Tables struct {
 	Proto   map[uint8]Mask
 	SPort   []Mask // by port: nil or bpf.NumPorts long (ranges are often wide)
 	DPort   []Mask
 	Src     map[netip.Prefix]Mask // v4 and v6; the writer splits them
 	Dst     map[netip.Prefix]Mask
-	Wild    [bpf.NumFields]Mask // selectors that ignore the field
-	Sel     []SelVal            // by selector index
+	Wild    [bpf.NumFields]Mask    // selectors that ignore the field
+	Addr    [bpf.NumAddrs]AddrPlan // by bpf.AddrSrc4..AddrDst6
+	Sel     []SelVal               // by selector index
 	Default Class
+}
+
+// AddrPlan is how the program looks up one address field of one family
+// (src or dst × v4 or v6).
+type AddrPlan struct {
+	// Lens are the distinct prefix lengths of the field's entries, longest
+	// first; empty when the policy has none.
+	Lens []int
+	// LPM makes the program look the address up in the LPM trie, whose
+	// cost grows with its entries. Without it, the program probes a hash
+	// map once per length in Lens and takes the first hit: the cost is
+	// len(Lens) lookups whatever the number of entries. Compile sets it
+	// when the field has more than bpf.MaxHashLens lengths or more entries
+	// than a hash generation holds. Setting it on a compiled table is
+	// always correct (tests do, to hold both paths against each other).
+	LPM bool
+}
+
+// Mode is the plan as addr_info.mode.
+func (p AddrPlan) Mode() uint8 {
+	switch {
+	case p.LPM:
+		return bpf.AddrLPM
+	case len(p.Lens) == 0:
+		return bpf.AddrNone
+	}
+	return bpf.AddrHash
+}
+
+// AddrIndex is the bpf.Addr* index of an address field.
+func AddrIndex(src, is4 bool) int {
+	switch {
+	case src && is4:
+		return bpf.AddrSrc4
+	case is4:
+		return bpf.AddrDst4
+	case src:
+		return bpf.AddrSrc6
+	}
+	return bpf.AddrDst6
+}
+
+// planAddrs decides, per address field, between hash probes and the trie.
+func (t *Tables) planAddrs() {
+	for _, src := range []bool{true, false} {
+		tab := t.Dst
+		if src {
+			tab = t.Src
+		}
+		for _, is4 := range []bool{true, false} {
+			var lens []int
+			seen := map[int]bool{}
+			n := 0
+			for p := range tab {
+				if p.Addr().Is4() != is4 {
+					continue
+				}
+				n++
+				if !seen[p.Bits()] {
+					seen[p.Bits()] = true
+					lens = append(lens, p.Bits())
+				}
+			}
+			slices.Sort(lens)
+			slices.Reverse(lens)
+			t.Addr[AddrIndex(src, is4)] = AddrPlan{Lens: lens,
+				LPM: len(lens) > bpf.MaxHashLens || n > bpf.MaxHashPfx/bpf.NumGens}
+		}
+	}
 }
 
 // Entries is the number of map entries the tables need, for limits and

@@ -3,7 +3,6 @@ package loader
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 
@@ -141,50 +140,20 @@ func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables) error {
 	if err := writeArray(o.DportMasks, gen*bpf.NumPorts, bpf.NumPorts, t.DPort, pD, prev == nil); err != nil {
 		return fmt.Errorf("dport masks: %w", err)
 	}
-	if err := writeArray(o.Wild, gen*bpf.NumFields, bpf.NumFields, t.Wild[:], nil, true); err != nil {
-		return fmt.Errorf("wildcard masks: %w", err)
-	}
 	if err := writeSel(o.Sel, gen, t.Sel); err != nil {
 		return err
 	}
-	def := bpf.ClassifierSelVal{Classid: t.Default.ClassID, ClassSlot: t.Default.Slot}
-	if err := o.Defaults.Update(gen, def, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("default class: %w", err)
+	gi, err := genInfo(t)
+	if err != nil {
+		return err
 	}
-	if err := o.GenInfos.Update(gen, bpf.ClassifierGenInfo{Lpm: lpmBits(t)}, ebpf.UpdateAny); err != nil {
+	if err := o.GenInfos.Update(gen, gi, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("generation info: %w", err)
 	}
-	var prevSrc, prevDst map[netip.Prefix]classify.Mask
-	if prev != nil {
-		prevSrc, prevDst = prev.Src, prev.Dst
-	}
-	if err := writePrefixes(o.Src4Masks, o.Src6Masks, gen, t.Src, prevSrc, prev == nil); err != nil {
-		return fmt.Errorf("src prefixes: %w", err)
-	}
-	if err := writePrefixes(o.Dst4Masks, o.Dst6Masks, gen, t.Dst, prevDst, prev == nil); err != nil {
-		return fmt.Errorf("dst prefixes: %w", err)
+	if err := c.writeAddrs(gen, prev, t); err != nil {
+		return fmt.Errorf("address prefixes: %w", err)
 	}
 	return nil
-}
-
-// lpmBits says which tries t fills, so the program skips the others.
-func lpmBits(t *classify.Tables) uint32 {
-	var b uint32
-	for p := range t.Src {
-		if p.Addr().Is4() {
-			b |= bpf.LPMSrc4
-		} else {
-			b |= bpf.LPMSrc6
-		}
-	}
-	for p := range t.Dst {
-		if p.Addr().Is4() {
-			b |= bpf.LPMDst4
-		} else {
-			b |= bpf.LPMDst6
-		}
-	}
-	return b
 }
 
 func protoDense(m map[uint8]classify.Mask) []classify.Mask {

@@ -3,6 +3,7 @@ package loader
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -21,21 +22,29 @@ type BenchResult struct {
 	EmptyNs  float64 // ns per run of a program that only returns TCX_NEXT
 	V4Match  bool    // the packets matched an app (every lookup ran)
 	V6Match  bool
+	Addrs    string        // how each address field is looked up: src4 dst4 src6 dst6, "h2" = 2 hash probes, "lpm", "-" none
 	LoadTime time.Duration // compile + load + write the rules
 }
 
-// BenchClassifier loads the classifier with a policy of `rules` entries
+// BenchClassifier is BenchClassifierKind with half ports, half /32 and /24
+// (/128 and /64) prefixes.
+func BenchClassifier(rules, repeat int) (BenchResult, error) {
+	return BenchClassifierKind(classifytest.BenchTwoLens, rules, repeat)
+}
+
+// BenchClassifierKind loads the classifier with a policy of `rules` entries
 // (classifytest.BenchPolicy) and times it with BPF_PROG_TEST_RUN, `repeat`
 // runs per measurement, best of 5, against the empty program. Needs root.
-func BenchClassifier(rules, repeat int) (BenchResult, error) {
+func BenchClassifierKind(kind classifytest.BenchKind, rules, repeat int) (BenchResult, error) {
 	res := BenchResult{Rules: rules}
 	start := time.Now()
-	apps, b, p4, p6 := classifytest.BenchPolicy(rules)
+	apps, b, p4, p6 := classifytest.BenchPolicy(kind, rules)
 	tab, err := classify.Compile(apps, b)
 	if err != nil {
 		return res, fmt.Errorf("compile bench policy: %w", err)
 	}
 	res.Entries = tab.Entries()
+	res.Addrs = addrPaths(tab)
 	res.V4Match, res.V6Match = tab.Lookup(p4).App != 0, tab.Lookup(p6).App != 0
 	c, err := LoadClassifier(Knobs{Shaped: true}, "")
 	if err != nil {
@@ -58,7 +67,7 @@ func BenchClassifier(rules, repeat int) (BenchResult, error) {
 		pkt  []byte
 		out  *float64
 	}{
-		{empty.Empty, benchPacket(p4), &res.EmptyNs},
+		{empty.ShaperEmpty, benchPacket(p4), &res.EmptyNs},
 		{c.Program(), benchPacket(p4), &res.V4Ns},
 		{c.Program(), benchPacket(p6), &res.V6Ns},
 	} {
@@ -100,4 +109,20 @@ func benchPacket(p classify.Packet) []byte {
 	copy(ip[8:], s[:])
 	copy(ip[24:], d[:])
 	return append(append(eth, ip...), tcp...)
+}
+
+// addrPaths sums up the address fields' plans for the benchmark table.
+func addrPaths(t *classify.Tables) string {
+	var out []string
+	for _, p := range t.Addr {
+		switch p.Mode() {
+		case bpf.AddrNone:
+			out = append(out, "-")
+		case bpf.AddrLPM:
+			out = append(out, "lpm")
+		default:
+			out = append(out, fmt.Sprintf("h%d", len(p.Lens)))
+		}
+	}
+	return strings.Join(out, " ")
 }

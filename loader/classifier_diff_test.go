@@ -15,7 +15,11 @@ import (
 // matcher: random policies (each installed with a generation swap into the
 // same loaded program) × random packets, some VLAN-tagged or carried in
 // IPv6 extension headers. Each packet's app is read from the app counter
-// that advanced and its class from skb->priority.
+// that advanced and its class from skb->priority. Address fields take the
+// path Compile chose (hash probes for few prefix lengths, the LPM trie for
+// more); one policy in four is installed with every field forced to the
+// trie, so the same policies also run the fallback and path switches
+// between generations are exercised.
 // SHAPER_DIFF_POLICIES overrides the number of policies.
 func TestClassifierDifferential(t *testing.T) {
 	c := loadTestClassifier(t, Knobs{Shaped: true}, "")
@@ -28,10 +32,23 @@ func TestClassifierDifferential(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	matched := 0
+	var paths classifytest.Paths
 	for i := range policies {
 		apps := classifytest.Apps(r, 8)
 		b := classifytest.Binding(r, apps)
-		clsUpdate(t, c, apps, b)
+		tab, err := classify.Compile(apps, b)
+		if err != nil {
+			t.Fatalf("compile: %v", err)
+		}
+		if r.IntN(4) == 0 {
+			for f := range tab.Addr {
+				tab.Addr[f].LPM = true
+			}
+		}
+		paths.Add(tab)
+		if err := c.Update(tab); err != nil {
+			t.Fatalf("update: %v", err)
+		}
 		for range packets {
 			p := classifytest.Packet(r)
 			o := clsOpt{vlans: r.IntN(3)}
@@ -47,9 +64,9 @@ func TestClassifierDifferential(t *testing.T) {
 			}
 			got := clsDelta(clsCount(t, c.objs.AppStats, want.App), before)
 			if got.Packets != 1 || prio != want.ClassID {
-				t.Fatalf("policy %d %+v\npacket %+v (vlans %d, ext %d bytes)\nwant app %d class %#x; "+
+				t.Fatalf("policy %d %+v\naddress plans %+v\npacket %+v (vlans %d, ext %d bytes)\nwant app %d class %#x; "+
 					"app %d counted %d packets, priority %#x",
-					i, apps, p, o.vlans, len(o.v6Ext), want.App, want.ClassID, want.App, got.Packets, prio)
+					i, apps, tab.Addr, p, o.vlans, len(o.v6Ext), want.App, want.ClassID, want.App, got.Packets, prio)
 			}
 			if want.App != 0 {
 				matched++
@@ -59,5 +76,8 @@ func TestClassifierDifferential(t *testing.T) {
 	if total := policies * packets; matched < total/5 {
 		t.Errorf("only %d of %d packets matched an app: the test says little", matched, total)
 	}
-	t.Logf("%d policies × %d packets agree; %d packets matched an app", policies, packets, matched)
+	if err := paths.Enough(policies / 10); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%d policies × %d packets agree; %d packets matched an app; address fields: %+v", policies, packets, matched, paths)
 }

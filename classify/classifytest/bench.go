@@ -2,18 +2,44 @@ package classifytest
 
 import (
 	"fmt"
+	"math/big"
 	"net/netip"
 
 	"github.com/shaperdev/shaper/classify"
 	"github.com/shaperdev/shaper/policy"
 )
 
+// BenchKind is the shape of a benchmark policy.
+type BenchKind int
+
+const (
+	// BenchPorts: TCP destination ports only (no address lookups).
+	BenchPorts BenchKind = iota
+	// BenchTwoLens: half ports, half prefixes of two lengths per family
+	// (/32 and /24, /128 and /64): the hash path.
+	BenchTwoLens
+	// BenchManyLens: half ports, half prefixes of eight lengths per family:
+	// more than bpf.MaxHashLens, so the LPM fallback from ~32 rules on.
+	BenchManyLens
+)
+
+func (k BenchKind) String() string {
+	return [...]string{"ports only", "CIDRs with /32 and /24 only", "CIDRs with many lengths (LPM fallback)"}[k]
+}
+
+var benchLens = map[BenchKind][2][]int{ // v4, v6; longest first
+	BenchTwoLens:  {{32, 24}, {128, 64}},
+	BenchManyLens: {{32, 31, 30, 29, 28, 26, 24, 22}, {128, 127, 120, 112, 96, 80, 64, 48}},
+}
+
 // BenchPolicy builds a policy of n map entries ("rules") for the
-// classifier benchmark: half TCP destination ports, half prefixes (/32 and
-// /64, v4 and v6, src and dst), spread over up to 64 apps of one selector
-// each. It returns v4 and v6 packets aimed at the last app, so that every
-// field lookup of the program runs and hits.
-func BenchPolicy(n int) (apps []policy.App, b classify.Binding, v4, v6 classify.Packet) {
+// classifier benchmark: TCP destination ports and, unless kind is
+// BenchPorts, as many prefixes (v4 and v6, src and dst, lengths cycling
+// through the kind's) spread over up to 64 apps of one selector each. It
+// returns v4 and v6 packets aimed at the last app's shortest prefixes, so
+// that every field lookup of the program runs and a hashed field probes
+// every length before its hit (the worst case).
+func BenchPolicy(kind BenchKind, n int) (apps []policy.App, b classify.Binding, v4, v6 classify.Packet) {
 	nsel := max(1, min(64, n/8))
 	apps = make([]policy.App, nsel)
 	b = classify.Binding{AppID: map[string]uint32{}, AppClass: map[string]classify.Class{},
@@ -24,6 +50,9 @@ func BenchPolicy(n int) (apps []policy.App, b classify.Binding, v4, v6 classify.
 		b.AppClass[apps[i].Name] = classify.Class{ClassID: 0x10010 + uint32(i), Slot: 0x10 + uint32(i)}
 	}
 	nports := n / 2
+	if kind == BenchPorts {
+		nports = n
+	}
 	for i := range nports {
 		s := &apps[i%nsel].Match[0]
 		p := uint16(1 + i%65535)
@@ -33,21 +62,21 @@ func BenchPolicy(n int) (apps []policy.App, b classify.Binding, v4, v6 classify.
 			s.SPorts = append(s.SPorts, policy.PortRange{Lo: p, Hi: p})
 		}
 	}
+	lens := benchLens[kind]
 	for i := range n - nports {
 		s := &apps[i%nsel].Match[0]
-		v4 := netip.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)})
-		var a16 [16]byte
-		a16[0], a16[6], a16[7] = 0xfd, byte(i>>8), byte(i)
-		v6 := netip.AddrFrom16(a16)
-		switch (i / nsel) % 4 {
+		j := i / nsel
+		slot := (j / 4) % len(lens[0])
+		k := j/4/len(lens[0])*nsel + i%nsel // index among its field's prefixes of this length
+		switch j % 4 {
 		case 0:
-			s.Dst = append(s.Dst, netip.PrefixFrom(v4, 32))
+			s.Dst = append(s.Dst, benchPrefix(true, slot, lens[0][slot], k))
 		case 1:
-			s.Src = append(s.Src, netip.PrefixFrom(v4, 32))
+			s.Src = append(s.Src, benchPrefix(true, slot, lens[0][slot], k))
 		case 2:
-			s.Dst = append(s.Dst, netip.PrefixFrom(v6, 64))
+			s.Dst = append(s.Dst, benchPrefix(false, slot, lens[1][slot], k))
 		case 3:
-			s.Src = append(s.Src, netip.PrefixFrom(v6, 64))
+			s.Src = append(s.Src, benchPrefix(false, slot, lens[1][slot], k))
 		}
 	}
 	last := apps[nsel-1].Match[0]
@@ -58,25 +87,58 @@ func BenchPolicy(n int) (apps []policy.App, b classify.Binding, v4, v6 classify.
 	if len(last.DPorts) > 0 {
 		v4.DPort, v6.DPort = last.DPorts[0].Lo, last.DPorts[0].Lo
 	}
-	for _, p := range append(last.Src, last.Dst...) {
-		pk := &v4
-		if p.Addr().Is6() {
-			pk = &v6
-		}
-		if slicesContains(last.Src, p) {
-			pk.Src = p.Addr()
-		} else {
-			pk.Dst = p.Addr()
-		}
+	if len(last.SPorts) > 0 {
+		v4.SPort, v6.SPort = last.SPorts[0].Lo, last.SPorts[0].Lo
 	}
+	aim(&v4.Src, &v6.Src, last.Src)
+	aim(&v4.Dst, &v6.Dst, last.Dst)
 	return apps, b, v4, v6
 }
 
-func slicesContains(ps []netip.Prefix, p netip.Prefix) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
+// aim points the packets' address inside the shortest prefix of each
+// family in ps (not at its first address, so that a longer prefix there
+// cannot be the one that matches).
+func aim(a4, a6 *netip.Addr, ps []netip.Prefix) {
+	var best4, best6 netip.Prefix
+	for _, p := range ps {
+		best := &best6
+		if p.Addr().Is4() {
+			best = &best4
+		}
+		if !best.IsValid() || p.Bits() < best.Bits() {
+			*best = p
 		}
 	}
-	return false
+	for _, x := range []struct {
+		a *netip.Addr
+		p netip.Prefix
+	}{{a4, best4}, {a6, best6}} {
+		if !x.p.IsValid() {
+			continue
+		}
+		*x.a = x.p.Addr()
+		if x.p.Bits() < x.p.Addr().BitLen() {
+			*x.a = x.a.Next()
+		}
+	}
+}
+
+// benchPrefix is the k-th prefix of length l in length slot `slot`: each
+// slot has its own region (v4: a /11 of 10.0.0.0/8; v6: a /32 of fd00::/16),
+// so prefixes of different slots never nest. These are map keys only:
+// no packet is sent to them.
+func benchPrefix(is4 bool, slot, l, k int) netip.Prefix {
+	bitLen, base := 32, netip.MustParseAddr("10.0.0.0")
+	regionBits := 21
+	if !is4 {
+		bitLen, base, regionBits = 128, netip.MustParseAddr("fd00::"), 96
+	}
+	off := new(big.Int).Lsh(big.NewInt(int64(slot)), uint(regionBits))
+	host := new(big.Int).Lsh(big.NewInt(int64(k)), uint(bitLen-l))
+	host.Mod(host, new(big.Int).Lsh(big.NewInt(1), uint(regionBits)))
+	sum := new(big.Int).SetBytes(base.AsSlice())
+	sum.Add(sum, off).Add(sum, host)
+	buf := sum.FillBytes(make([]byte, bitLen/8))
+	a, _ := netip.AddrFromSlice(buf)
+	return netip.PrefixFrom(a, l)
 }

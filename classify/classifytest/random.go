@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 
+	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/classify"
 	"github.com/shaperdev/shaper/policy"
 )
@@ -128,4 +129,54 @@ func port(r *rand.Rand) uint16 {
 		p++
 	}
 	return p
+}
+
+// Paths counts how random policies' address fields were compiled, so that
+// tests can show both lookup paths were exercised.
+type Paths struct {
+	Hash      int // fields probed by hash with 2 or more lengths
+	HashMax   int // fields probed by hash with bpf.MaxHashLens lengths
+	LPM       int // fields in the trie
+	Fields    int // fields with prefixes
+	Policies  int
+	WithLPM   int // policies with at least one field in the trie
+	WithHash2 int // policies with at least one hashed field of 2+ lengths
+}
+
+// Add counts t's fields.
+func (p *Paths) Add(t *classify.Tables) {
+	p.Policies++
+	lpm, hash2 := false, false
+	for _, a := range t.Addr {
+		switch {
+		case a.LPM:
+			p.LPM++
+			lpm = true
+		case len(a.Lens) >= 2:
+			p.Hash++
+			hash2 = true
+			if len(a.Lens) == bpf.MaxHashLens {
+				p.HashMax++
+			}
+		}
+		if len(a.Lens) > 0 {
+			p.Fields++
+		}
+	}
+	if lpm {
+		p.WithLPM++
+	}
+	if hash2 {
+		p.WithHash2++
+	}
+}
+
+// Enough fails unless at least n policies had a field on each path and
+// some field used every hash slot.
+func (p Paths) Enough(n int) error {
+	if p.WithLPM < n || p.WithHash2 < n || p.HashMax == 0 {
+		return fmt.Errorf("address paths poorly covered: %+v; want %d policies with a trie field and with a multi-length hashed field, "+
+			"and a field using all %d hash lengths", p, n, bpf.MaxHashLens)
+	}
+	return nil
 }
