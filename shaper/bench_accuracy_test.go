@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ var accuracyCases = []accuracyCase{
 
 // TestBenchAccuracy prints rate | measured | error with shaper's burst and
 // with tc's default burst. `make bench` runs it; plain `go test` skips it.
+// SHAPER_BENCH_RATES=5gbit,1gbit runs only those rows (to repeat one).
 func TestBenchAccuracy(t *testing.T) {
 	if os.Getenv("SHAPER_BENCH") != "1" {
 		t.Skip("benchmark: run make bench")
@@ -75,6 +77,9 @@ func TestBenchAccuracy(t *testing.T) {
 		t.Logf("unshaped veth carries only %.2f gbit/s: the 5gbit row measures the sender, not the shaper", base/1e9)
 	}
 	for _, c := range accuracyCases {
+		if only := os.Getenv("SHAPER_BENCH_RATES"); only != "" && !slices.Contains(strings.Split(only, ","), c.rate) {
+			continue
+		}
 		ours, tcDef := measureClass(t, c, false), measureClass(t, c, true)
 		rows = append(rows, fmt.Sprintf("%-8s %10.2f %+9.2f%% %12.2f %+9.2f%%",
 			c.rate, ours/1e6, errPct(ours, c.bits), tcDef/1e6, errPct(tcDef, c.bits)))
