@@ -23,7 +23,7 @@ import (
 // SHAPER_DIFF_POLICIES overrides the number of policies.
 func TestClassifierDifferential(t *testing.T) {
 	c := loadTestClassifier(t, Knobs{Shaped: true}, "")
-	policies, packets := 600, 40 // an update with wide port ranges rewrites 2×65536 entries
+	policies, packets := 2000, 40 // "thousands of random policies"; an update with wide port ranges rewrites 2×65536 entries
 	if testing.Short() {
 		policies = 200
 	}
