@@ -268,7 +268,8 @@ func InNetns(name string, fn func() error) error {
 	}
 	defer h.Close()
 	if err := netns.Set(h); err != nil {
-		return restoreThread(orig, fmt.Errorf("enter netns %s: %w", name, err))
+		runtime.UnlockOSThread() // setns failed: the thread is where it was
+		return fmt.Errorf("enter netns %s: %w", name, err)
 	}
 	return restoreThread(orig, fn())
 }

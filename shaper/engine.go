@@ -51,6 +51,13 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	if o.Attach == "" {
 		o.Attach = "auto"
 	}
+	if !o.DryRun {
+		unlock, err := lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	jobs, err := prepare(pol, o)
 	if err != nil {
 		return err

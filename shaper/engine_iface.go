@@ -131,6 +131,11 @@ func Delete(o DeleteOptions) error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	unlock, err := lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	states, err := selectStates(o.Netns, o.Ifaces)
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ func main() {
 	err := newRootCmd().ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shaper:", err)
+		if errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
+			fmt.Fprintln(os.Stderr, "shaper: this needs root (CAP_NET_ADMIN and CAP_BPF): run it with sudo")
+		}
 		stop()
 		os.Exit(exitCode(err))
 	}
