@@ -83,13 +83,13 @@ links: [[a, b]]
 `, []string{"lab.yaml:5:16: gateway 198.18.50.1 of a is not on any of its subnets"}},
 		{"ospf on host, bad rate, pool outside", `
 name: x
-addressing: {ipv4: 10.0.0.0/16}
+addressing: {ipv4: 203.0.113.0/24}
 nodes:
   a: {ospf: true}
   b: {}
 links:
   - {endpoints: [a, b], rate: 10 apples}
-`, []string{"lab.yaml:3:20: ipv4 pool 10.0.0.0/16 must lie inside 198.18.0.0/15", "lab.yaml:5:13: ospf runs on routers only", `lab.yaml:8:31: rate "10 apples"`}},
+`, []string{"lab.yaml:3:20: ipv4 pool 203.0.113.0/24 must lie inside 198.18.0.0/15", "lab.yaml:5:13: ospf runs on routers only", `lab.yaml:8:31: rate "10 apples"`}},
 		{"via auto with two routers", `
 name: x
 addressing: auto
