@@ -8,12 +8,33 @@
 // Rule maps hold two generations; user space writes the inactive one and
 // flips config.gen, so a rule change is atomic for packets.
 //
-// Addresses: an LPM trie's lookup cost grows with its entries, so a field
-// whose prefixes have at most MAX_HASH_LENS distinct lengths is a hash map
-// instead, probed once per length, longest first; the first hit is the
-// longest match, and user space folds every shorter covering prefix's bits
-// into the longer one, so that hit's mask is the whole answer. Fields with
-// more lengths (or more prefixes than the hash holds) use the trie.
+// Addresses: an LPM trie's lookup cost grows with its entries, and a BPF
+// hash map lookup is a chain of real calls (jhash, lookup), each return
+// costly under the CPU's return mitigations. So a field whose prefixes have
+// at most MAX_HASH_LENS distinct lengths goes to an open-addressing hash
+// table kept in an ARRAY map (the verifier inlines array lookups: no call
+// at all). The program hashes the masked address and the length itself
+// (multiply-shift; Go computes the same in classify/hashtab.go) and probes
+// at most addr_info.probes consecutive slots (linear probing, placed Robin
+// Hood by user space so that the longest displacement stays small), one
+// length after the other, longest first; an empty slot ends a length early.
+// The first hit is the longest match: user space folds every shorter
+// covering prefix's bits into the longer one, so the hit's mask is the
+// whole answer. A slot holds the key and the index of its mask in
+// addr_masks (distinct masks, shared by the four fields). Fields with more
+// lengths, or whose prefixes do not fit in MAX_PROBES slots of the table,
+// use the trie: it is the universal fallback.
+//
+// Sizes: the slot tables and addr_masks are sized from the policy at load
+// (spec MaxEntries; the program reads the size from gen_info), each holding
+// both generations, half each: generation g uses slots g*slots ..
+// g*slots+slots-1. With a pin directory the loader reuses pinned rule maps
+// that are big enough (a rules-only re-apply is then a generation flip in
+// the same maps, as for every other rule map); when one is too small it
+// loads a complete fresh set of rule maps (config and generation included)
+// for the new program, keeps the pinned counter maps, and re-pins the rule
+// maps: the program still attached keeps its own maps until the attach
+// layer swaps the programs atomically. Tables never shrink while pinned.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -28,8 +49,12 @@
 #define NGEN 2
 #define NPORTS 65536
 #define MAX_LPM 262144
-#define MAX_HASH_PFX 131072 /* per address hash map, both generations */
 #define MAX_HASH_LENS 4
+#define MAX_PROBES 8     /* slots probed per length at most */
+#define MIN_SLOTS 64     /* slots per generation of a table at least (max_entries is set at load) */
+#define MIN_MASKS 64     /* addr_masks entries per generation at least */
+#define HASH_MUL1 0x9E3779B97F4A7C15ULL
+#define HASH_MUL2 0xC2B2AE3D27D4EB4FULL
 #define MAX_CLASS_SLOTS 4096
 #define MAX_APPS 1024
 #define MAX_EXT_HDRS 6
@@ -66,20 +91,19 @@ struct lpm6_key {
 	__u8 addr[16];
 };
 
-/* Hash keys: one prefix of a given length, the address masked to it. Small
- * keys hash faster (jhash2 over 2 or 5 words). Aligned so that the program
- * fills addr a word at a time. */
-struct pfx4_key {
-	__u16 gen;
-	__u16 plen;
-	__u8 addr[4];
-} __attribute__((aligned(4)));
+/* Hash table slots: the masked address, and info = tag | mask << 8 where
+ * tag is the prefix length + 1 (0: an empty slot) and mask the index of the
+ * prefix's mask in addr_masks (generation included). */
+struct slot4 {
+	__u32 addr;
+	__u32 info;
+};
 
-struct pfx6_key {
-	__u16 gen;
-	__u16 plen;
-	__u8 addr[16];
-} __attribute__((aligned(4)));
+struct slot6 {
+	__u64 addr[2]; /* the address words as the program loads them */
+	__u32 info;
+	__u32 pad;
+};
 
 struct config {
 	__u32 gen;
@@ -89,14 +113,17 @@ struct config {
 enum addr_field { A_SRC4, A_DST4, A_SRC6, A_DST6, NADDR };
 
 #define ADDR_NONE 0 /* the policy has no prefix of this field and family */
-#define ADDR_HASH 1 /* probe the hash for lens[0..nlens-1] */
+#define ADDR_HASH 1 /* probe the hash table for lens[0..nlens-1] */
 #define ADDR_LPM 2  /* look the address up in the trie */
 
 struct addr_info {
 	__u8 mode;
 	__u8 nlens;
 	__u8 lens[MAX_HASH_LENS]; /* longest first */
-	__u8 pad[2];
+	__u8 probes;              /* slots to probe per length: the longest displacement + 1 */
+	__u8 shift;               /* 64 - log2(slots): the hash's top bits are the home slot */
+	__u32 slots;              /* slots per generation of the field's table (a power of 2) */
+	__u32 pad;
 	__u8 netmask[MAX_HASH_LENS][16]; /* of lens[i], network order (v4: first 4 bytes) */
 };
 
@@ -105,12 +132,13 @@ struct addr_info {
 struct gen_info {
 	struct mask wild[NFIELDS]; /* selectors that ignore the field */
 	struct sel_val def;        /* for unmatched and non-IP packets */
+	__u32 pad;                 /* netmasks are read 8 bytes at a time */
 	struct addr_info addr[NADDR];
 };
 
-_Static_assert(__builtin_offsetof(struct addr_info, netmask) % 4 == 0, "netmask words");
-_Static_assert(sizeof(struct addr_info) % 4 == 0, "addr_info words");
-_Static_assert(__builtin_offsetof(struct gen_info, addr) % 4 == 0, "addr words");
+_Static_assert(__builtin_offsetof(struct addr_info, netmask) % 8 == 0, "netmask words");
+_Static_assert(sizeof(struct addr_info) % 8 == 0, "addr_info words");
+_Static_assert(__builtin_offsetof(struct gen_info, addr) % 8 == 0, "addr words");
 
 /* Knobs, set from Go through the collection spec before load. */
 volatile const __u8 ingress = 0; /* reverse the tuple: match as egress sees the flow */
@@ -158,19 +186,26 @@ LPM_MAP(dst4_masks, lpm4_key);
 LPM_MAP(src6_masks, lpm6_key);
 LPM_MAP(dst6_masks, lpm6_key);
 
-#define HASH_MAP(name, keytype)                         \
+/* max_entries are placeholders: the loader sizes these from the policy. */
+#define SLOT_MAP(name, slottype)                        \
 	struct {                                        \
-		__uint(type, BPF_MAP_TYPE_HASH);        \
-		__uint(max_entries, MAX_HASH_PFX);      \
-		__uint(map_flags, BPF_F_NO_PREALLOC);   \
-		__type(key, struct keytype);            \
-		__type(value, struct mask);             \
+		__uint(type, BPF_MAP_TYPE_ARRAY);       \
+		__uint(max_entries, NGEN * MIN_SLOTS);  \
+		__type(key, __u32);                     \
+		__type(value, struct slottype);         \
 	} name SEC(".maps")
 
-HASH_MAP(src4_hash, pfx4_key);
-HASH_MAP(dst4_hash, pfx4_key);
-HASH_MAP(src6_hash, pfx6_key);
-HASH_MAP(dst6_hash, pfx6_key);
+SLOT_MAP(src4_slots, slot4);
+SLOT_MAP(dst4_slots, slot4);
+SLOT_MAP(src6_slots, slot6);
+SLOT_MAP(dst6_slots, slot6);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NGEN * MIN_MASKS);
+	__type(key, __u32);
+	__type(value, struct mask);
+} addr_masks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -378,53 +413,68 @@ static __always_inline int and_field(struct mask *acc, const struct mask *m, con
 	return any != 0;
 }
 
+/* probe_slots looks one (masked address, length) key up in a field's
+ * table: at most ai->probes slots from its home slot, stopping at an empty
+ * one. eq(s) compares a slot's address with the key's. */
+#define PROBE_SLOTS(tab, ai, gen, h, tag, eq)                                    \
+	do {                                                                     \
+		__u32 home_ = (__u32)((h) >> ((ai)->shift & 63));                 \
+		__u32 smask_ = (ai)->slots - 1;                                  \
+		__u32 base_ = (gen) * (ai)->slots;                               \
+		for (int p_ = 0; p_ < MAX_PROBES; p_++) {                        \
+			if (p_ >= (ai)->probes)                                  \
+				break;                                           \
+			__u32 k_ = base_ + ((home_ + p_) & smask_);              \
+			s = bpf_map_lookup_elem(tab, &k_);                       \
+			if (!s || !(s->info & 0xff))                             \
+				break; /* empty: not in the table */             \
+			if ((s->info & 0xff) == (tag) && (eq)) {                 \
+				__u32 mi_ = s->info >> 8;                        \
+				return bpf_map_lookup_elem(&addr_masks, &mi_);   \
+			}                                                        \
+		}                                                                \
+	} while (0)
+
 /* probe4 and probe6 look addr up once per prefix length the field uses,
  * longest first; the first hit is the longest match. */
-static __always_inline const struct mask *probe4(void *map, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+static __always_inline const struct mask *probe4(void *tab, const struct addr_info *ai, const __u8 *addr, __u32 gen)
 {
-	struct pfx4_key k = { .gen = gen };
 	__u32 a = *(const __u32 *)addr;
+	const struct slot4 *s;
 
-#pragma unroll
 	for (int i = 0; i < MAX_HASH_LENS; i++) {
 		if (i >= ai->nlens)
 			break;
-		k.plen = ai->lens[i];
-		*(__u32 *)k.addr = a & *(const __u32 *)ai->netmask[i];
-		const struct mask *m = bpf_map_lookup_elem(map, &k);
-		if (m)
-			return m;
+		__u32 plen = ai->lens[i];
+		__u32 want = a & *(const __u32 *)ai->netmask[i];
+		__u64 h = (((__u64)plen << 32) | want) * HASH_MUL1;
+		PROBE_SLOTS(tab, ai, gen, h, plen + 1, s->addr == want);
 	}
 	return 0;
 }
 
-static __always_inline const struct mask *probe6(void *map, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+static __always_inline const struct mask *probe6(void *tab, const struct addr_info *ai, const __u8 *addr, __u32 gen)
 {
-	struct pfx6_key k = { .gen = gen };
-	const __u32 *a = (const __u32 *)addr;
+	const __u64 *a = (const __u64 *)addr;
+	const struct slot6 *s;
 
-#pragma unroll
 	for (int i = 0; i < MAX_HASH_LENS; i++) {
 		if (i >= ai->nlens)
 			break;
-		const __u32 *nm = (const __u32 *)ai->netmask[i];
-		__u32 *ka = (__u32 *)k.addr;
-		k.plen = ai->lens[i];
-		ka[0] = a[0] & nm[0];
-		ka[1] = a[1] & nm[1];
-		ka[2] = a[2] & nm[2];
-		ka[3] = a[3] & nm[3];
-		const struct mask *m = bpf_map_lookup_elem(map, &k);
-		if (m)
-			return m;
+		const __u64 *nm = (const __u64 *)ai->netmask[i];
+		__u32 plen = ai->lens[i];
+		__u64 w0 = a[0] & nm[0], w1 = a[1] & nm[1];
+		__u64 h = (w0 * HASH_MUL1 + (w1 ^ plen)) * HASH_MUL2;
+		PROBE_SLOTS(tab, ai, gen, h, plen + 1,
+			    s->addr[0] == w0 && s->addr[1] == w1);
 	}
 	return 0;
 }
 
-static __always_inline const struct mask *lookup4(void *hash, void *lpm, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+static __always_inline const struct mask *lookup4(void *tab, void *lpm, const struct addr_info *ai, const __u8 *addr, __u32 gen)
 {
 	if (ai->mode == ADDR_HASH)
-		return probe4(hash, ai, addr, gen);
+		return probe4(tab, ai, addr, gen);
 	if (ai->mode == ADDR_LPM) {
 		struct lpm4_key k = { .prefixlen = 32 + 32, .gen = gen };
 		__builtin_memcpy(k.addr, addr, 4);
@@ -433,10 +483,10 @@ static __always_inline const struct mask *lookup4(void *hash, void *lpm, const s
 	return 0;
 }
 
-static __always_inline const struct mask *lookup6(void *hash, void *lpm, const struct addr_info *ai, const __u8 *addr, __u32 gen)
+static __always_inline const struct mask *lookup6(void *tab, void *lpm, const struct addr_info *ai, const __u8 *addr, __u32 gen)
 {
 	if (ai->mode == ADDR_HASH)
-		return probe6(hash, ai, addr, gen);
+		return probe6(tab, ai, addr, gen);
 	if (ai->mode == ADDR_LPM) {
 		struct lpm6_key k = { .prefixlen = 32 + 128, .gen = gen };
 		__builtin_memcpy(k.addr, addr, 16);
@@ -488,17 +538,17 @@ static __always_inline int match(struct tuple *t, __u32 gen, const struct gen_in
 		return -1;
 
 	if (t->v6) {
-		m = lookup6(&src6_hash, &src6_masks, &gi->addr[A_SRC6], t->addr_src, gen);
+		m = lookup6(&src6_slots, &src6_masks, &gi->addr[A_SRC6], t->addr_src, gen);
 		if (!and_field(&acc, m, &gi->wild[F_SRC]))
 			return -1;
-		m = lookup6(&dst6_hash, &dst6_masks, &gi->addr[A_DST6], t->addr_dst, gen);
+		m = lookup6(&dst6_slots, &dst6_masks, &gi->addr[A_DST6], t->addr_dst, gen);
 		if (!and_field(&acc, m, &gi->wild[F_DST]))
 			return -1;
 	} else {
-		m = lookup4(&src4_hash, &src4_masks, &gi->addr[A_SRC4], t->addr_src, gen);
+		m = lookup4(&src4_slots, &src4_masks, &gi->addr[A_SRC4], t->addr_src, gen);
 		if (!and_field(&acc, m, &gi->wild[F_SRC]))
 			return -1;
-		m = lookup4(&dst4_hash, &dst4_masks, &gi->addr[A_DST4], t->addr_dst, gen);
+		m = lookup4(&dst4_slots, &dst4_masks, &gi->addr[A_DST4], t->addr_dst, gen);
 		if (!and_field(&acc, m, &gi->wild[F_DST]))
 			return -1;
 	}

@@ -18,7 +18,10 @@ type ClassifierAddrInfo struct {
 	Mode    uint8
 	Nlens   uint8
 	Lens    [4]uint8
-	Pad     [2]uint8
+	Probes  uint8
+	Shift   uint8
+	Slots   uint32
+	Pad     uint32
 	Netmask [4][16]uint8
 }
 
@@ -37,8 +40,8 @@ type ClassifierGenInfo struct {
 	_    structs.HostLayout
 	Wild [5]ClassifierMask
 	Def  ClassifierSelVal
+	Pad  uint32
 	Addr [4]ClassifierAddrInfo
-	_    [4]byte
 }
 
 type ClassifierLpm4Key struct {
@@ -60,20 +63,6 @@ type ClassifierMask struct {
 	W [4]uint64
 }
 
-type ClassifierPfx4Key struct {
-	_    structs.HostLayout
-	Gen  uint16
-	Plen uint16
-	Addr [4]uint8
-}
-
-type ClassifierPfx6Key struct {
-	_    structs.HostLayout
-	Gen  uint16
-	Plen uint16
-	Addr [16]uint8
-}
-
 type ClassifierSelVal struct {
 	_         structs.HostLayout
 	App       uint32
@@ -81,26 +70,40 @@ type ClassifierSelVal struct {
 	ClassSlot uint32
 }
 
+type ClassifierSlot4 struct {
+	_    structs.HostLayout
+	Addr uint32
+	Info uint32
+}
+
+type ClassifierSlot6 struct {
+	_    structs.HostLayout
+	Addr [2]uint64
+	Info uint32
+	Pad  uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	ClassifierMapAddrMasks       = "addr_masks"
 	ClassifierMapAppStats        = "app_stats"
 	ClassifierMapClassStats      = "class_stats"
 	ClassifierMapConfigMap       = "config_map"
 	ClassifierMapDportMasks      = "dport_masks"
-	ClassifierMapDst4Hash        = "dst4_hash"
 	ClassifierMapDst4Masks       = "dst4_masks"
-	ClassifierMapDst6Hash        = "dst6_hash"
+	ClassifierMapDst4Slots       = "dst4_slots"
 	ClassifierMapDst6Masks       = "dst6_masks"
+	ClassifierMapDst6Slots       = "dst6_slots"
 	ClassifierMapGenInfos        = "gen_infos"
 	ClassifierMapProtoMasks      = "proto_masks"
 	ClassifierMapSel             = "sel"
 	ClassifierMapSportMasks      = "sport_masks"
-	ClassifierMapSrc4Hash        = "src4_hash"
 	ClassifierMapSrc4Masks       = "src4_masks"
-	ClassifierMapSrc6Hash        = "src6_hash"
+	ClassifierMapSrc4Slots       = "src4_slots"
 	ClassifierMapSrc6Masks       = "src6_masks"
+	ClassifierMapSrc6Slots       = "src6_slots"
 	ClassifierProgShaperClassify = "shaper_classify"
 	ClassifierVarIngress         = "ingress"
 	ClassifierVarShaped          = "shaped"
@@ -155,22 +158,23 @@ type ClassifierProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ClassifierMapSpecs struct {
+	AddrMasks  *ebpf.MapSpec `ebpf:"addr_masks"`
 	AppStats   *ebpf.MapSpec `ebpf:"app_stats"`
 	ClassStats *ebpf.MapSpec `ebpf:"class_stats"`
 	ConfigMap  *ebpf.MapSpec `ebpf:"config_map"`
 	DportMasks *ebpf.MapSpec `ebpf:"dport_masks"`
-	Dst4Hash   *ebpf.MapSpec `ebpf:"dst4_hash"`
 	Dst4Masks  *ebpf.MapSpec `ebpf:"dst4_masks"`
-	Dst6Hash   *ebpf.MapSpec `ebpf:"dst6_hash"`
+	Dst4Slots  *ebpf.MapSpec `ebpf:"dst4_slots"`
 	Dst6Masks  *ebpf.MapSpec `ebpf:"dst6_masks"`
+	Dst6Slots  *ebpf.MapSpec `ebpf:"dst6_slots"`
 	GenInfos   *ebpf.MapSpec `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.MapSpec `ebpf:"proto_masks"`
 	Sel        *ebpf.MapSpec `ebpf:"sel"`
 	SportMasks *ebpf.MapSpec `ebpf:"sport_masks"`
-	Src4Hash   *ebpf.MapSpec `ebpf:"src4_hash"`
 	Src4Masks  *ebpf.MapSpec `ebpf:"src4_masks"`
-	Src6Hash   *ebpf.MapSpec `ebpf:"src6_hash"`
+	Src4Slots  *ebpf.MapSpec `ebpf:"src4_slots"`
 	Src6Masks  *ebpf.MapSpec `ebpf:"src6_masks"`
+	Src6Slots  *ebpf.MapSpec `ebpf:"src6_slots"`
 }
 
 // ClassifierVariableSpecs contains global variables before they are loaded into the kernel.
@@ -201,42 +205,44 @@ func (o *ClassifierObjects) Close() error {
 //
 // It can be passed to LoadClassifierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ClassifierMaps struct {
+	AddrMasks  *ebpf.Map `ebpf:"addr_masks"`
 	AppStats   *ebpf.Map `ebpf:"app_stats"`
 	ClassStats *ebpf.Map `ebpf:"class_stats"`
 	ConfigMap  *ebpf.Map `ebpf:"config_map"`
 	DportMasks *ebpf.Map `ebpf:"dport_masks"`
-	Dst4Hash   *ebpf.Map `ebpf:"dst4_hash"`
 	Dst4Masks  *ebpf.Map `ebpf:"dst4_masks"`
-	Dst6Hash   *ebpf.Map `ebpf:"dst6_hash"`
+	Dst4Slots  *ebpf.Map `ebpf:"dst4_slots"`
 	Dst6Masks  *ebpf.Map `ebpf:"dst6_masks"`
+	Dst6Slots  *ebpf.Map `ebpf:"dst6_slots"`
 	GenInfos   *ebpf.Map `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.Map `ebpf:"proto_masks"`
 	Sel        *ebpf.Map `ebpf:"sel"`
 	SportMasks *ebpf.Map `ebpf:"sport_masks"`
-	Src4Hash   *ebpf.Map `ebpf:"src4_hash"`
 	Src4Masks  *ebpf.Map `ebpf:"src4_masks"`
-	Src6Hash   *ebpf.Map `ebpf:"src6_hash"`
+	Src4Slots  *ebpf.Map `ebpf:"src4_slots"`
 	Src6Masks  *ebpf.Map `ebpf:"src6_masks"`
+	Src6Slots  *ebpf.Map `ebpf:"src6_slots"`
 }
 
 func (m *ClassifierMaps) Close() error {
 	return _ClassifierClose(
+		m.AddrMasks,
 		m.AppStats,
 		m.ClassStats,
 		m.ConfigMap,
 		m.DportMasks,
-		m.Dst4Hash,
 		m.Dst4Masks,
-		m.Dst6Hash,
+		m.Dst4Slots,
 		m.Dst6Masks,
+		m.Dst6Slots,
 		m.GenInfos,
 		m.ProtoMasks,
 		m.Sel,
 		m.SportMasks,
-		m.Src4Hash,
 		m.Src4Masks,
-		m.Src6Hash,
+		m.Src4Slots,
 		m.Src6Masks,
+		m.Src6Slots,
 	)
 }
 

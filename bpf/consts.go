@@ -3,14 +3,19 @@ package bpf
 // Limits and layout of classifier.c that Go must agree with. They mirror
 // the #defines and enum field there; change both together.
 const (
-	MaxSelectors  = 256    // MAX_SELECTORS: bits in struct mask
-	NumGens       = 2      // NGEN: rule generations
-	NumPorts      = 65536  // NPORTS: entries per generation in sport/dport_masks
-	MaxLPMEntries = 262144 // MAX_LPM: entries in each LPM trie (both gens)
-	MaxHashPfx    = 131072 // MAX_HASH_PFX: entries in each address hash map (both gens)
-	MaxHashLens   = 4      // MAX_HASH_LENS: prefix lengths a hashed address field may use
-	MaxClassSlots = 4096   // MAX_CLASS_SLOTS: class_stats entries (HTB minor ids)
-	MaxApps       = 1024   // MAX_APPS: app_stats entries (app 0 = unmatched)
+	MaxSelectors  = 256                // MAX_SELECTORS: bits in struct mask
+	NumGens       = 2                  // NGEN: rule generations
+	NumPorts      = 65536              // NPORTS: entries per generation in sport/dport_masks
+	MaxLPMEntries = 262144             // MAX_LPM: entries in each LPM trie (both gens)
+	MaxHashPfx    = 131072             // prefixes a hashed address field holds per generation (more: the trie)
+	MaxHashLens   = 4                  // MAX_HASH_LENS: prefix lengths a hashed address field may use
+	MaxProbes     = 8                  // MAX_PROBES: slots the program probes per prefix length at most
+	MinSlots      = 64                 // MIN_SLOTS: slots per generation of an address table at least
+	MinMasks      = 64                 // MIN_MASKS: addr_masks entries per generation at least
+	HashMul1      = 0x9E3779B97F4A7C15 // HASH_MUL1: the slot hash's multipliers
+	HashMul2      = 0xC2B2AE3D27D4EB4F // HASH_MUL2
+	MaxClassSlots = 4096               // MAX_CLASS_SLOTS: class_stats entries (HTB minor ids)
+	MaxApps       = 1024               // MAX_APPS: app_stats entries (app 0 = unmatched)
 )
 
 // Field indexes of gen_info.wild (enum field in classifier.c).
@@ -35,7 +40,7 @@ const (
 // Values of addr_info.mode: how the program looks an address field up.
 const (
 	AddrNone = iota // no prefixes: only the field's wildcard selectors match
-	AddrHash        // one hash probe per prefix length, longest first
+	AddrHash        // one hash table lookup per prefix length, longest first
 	AddrLPM         // the LPM trie
 )
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -31,14 +30,23 @@ type Classifier struct {
 	// unknown (maps reused from pins), which makes the next write clear
 	// the whole generation first.
 	written [bpf.NumGens]*classify.Tables
+	size    sizes // of the address hash tables, per generation
 }
 
-// LoadClassifier loads the classifier with its knobs. With pinDir set, its
-// maps are pinned there by name and reused when already present, so rules
-// and counters survive a re-apply and the process's exit. Each hook (an
-// interface and direction) needs its own pinDir: they must not share
-// counters.
+// LoadClassifier is LoadClassifierFor without rules: the address hash
+// tables get DefaultHashSlots (or the pinned maps' size).
 func LoadClassifier(knobs Knobs, pinDir string) (*Classifier, error) {
+	return LoadClassifierFor(knobs, pinDir, nil)
+}
+
+// LoadClassifierFor loads the classifier with its knobs, its address hash
+// tables sized to hold rules (nil: the default size). With pinDir set, its
+// maps are pinned there by name and reused when already present, so rules
+// and counters survive a re-apply and the process's exit; when the pinned
+// hash tables are too small for rules, the rule maps are made afresh (the
+// counters are kept) and their pins replaced. Each hook (an interface and
+// direction) needs its own pinDir: they must not share counters.
+func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Classifier, error) {
 	spec, err := bpf.LoadClassifier()
 	if err != nil {
 		return nil, fmt.Errorf("load classifier spec: %w", err)
@@ -57,12 +65,11 @@ func LoadClassifier(knobs Knobs, pinDir string) (*Classifier, error) {
 		if err := os.MkdirAll(pinDir, 0o700); err != nil {
 			return nil, fmt.Errorf("classifier pin dir: %w", err)
 		}
-		for name, m := range spec.Maps {
-			if !strings.HasPrefix(name, ".") { // .rodata holds the knobs: never shared
-				m.Pinning = ebpf.PinByName
-			}
-		}
 		opts.Maps.PinPath = pinDir
+	}
+	fresh, err := planPins(spec, pinDir, sizesFor(rules))
+	if err != nil {
+		return nil, fmt.Errorf("classifier pins: %w", err)
 	}
 	c := &Classifier{}
 	if err := spec.LoadAndAssign(&c.objs, &opts); err != nil {
@@ -76,6 +83,13 @@ func LoadClassifier(knobs Knobs, pinDir string) (*Classifier, error) {
 		}
 		return nil, fmt.Errorf("load classifier: %w", err)
 	}
+	if fresh {
+		if err := c.repin(pinDir); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("classifier pins: %w", err)
+		}
+	}
+	c.size = c.loadedSizes()
 	return c, nil
 }
 
@@ -111,11 +125,13 @@ func (c *Classifier) Update(t *classify.Tables) error {
 		return err
 	}
 	next := active ^ 1
-	if err := c.writeGen(next, c.written[next], t); err != nil {
+	// Fields that do not fit in the hash tables go to the trie: eff says so.
+	eff, tabs, masks := t.Hashed(c.size.slots, c.size.masks)
+	if err := c.writeGen(next, c.written[next], eff, tabs, masks); err != nil {
 		c.written[next] = nil // partly written: unknown
 		return fmt.Errorf("write rule generation %d: %w", next, err)
 	}
-	c.written[next] = t
+	c.written[next] = eff
 	if err := c.objs.ConfigMap.Update(uint32(0), bpf.ClassifierConfig{Gen: next}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("flip rule generation to %d: %w", next, err)
 	}
@@ -124,7 +140,7 @@ func (c *Classifier) Update(t *classify.Tables) error {
 
 // writeGen replaces generation gen's entries, which were prev (nil:
 // unknown), with t's.
-func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables) error {
+func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables, tabs [bpf.NumAddrs]*classify.HashTable, masks []classify.Mask) error {
 	o := &c.objs
 	var pProto map[uint8]classify.Mask
 	var pS, pD []classify.Mask
@@ -143,15 +159,18 @@ func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables) error {
 	if err := writeSel(o.Sel, gen, t.Sel); err != nil {
 		return err
 	}
-	gi, err := genInfo(t)
+	gi, err := genInfo(t, tabs)
 	if err != nil {
 		return err
 	}
-	if err := o.GenInfos.Update(gen, gi, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("generation info: %w", err)
-	}
 	if err := c.writeAddrs(gen, prev, t); err != nil {
 		return fmt.Errorf("address prefixes: %w", err)
+	}
+	if err := c.writeHashed(gen, prev, tabs, masks); err != nil {
+		return fmt.Errorf("address hash tables: %w", err)
+	}
+	if err := o.GenInfos.Update(gen, gi, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("generation info: %w", err)
 	}
 	return nil
 }

@@ -13,8 +13,8 @@ import (
 
 // genInfo builds a generation's gen_info: wildcard masks, default, and per
 // address field the plan the program follows (hash lengths with their
-// netmasks, or the trie).
-func genInfo(t *classify.Tables) (bpf.ClassifierGenInfo, error) {
+// netmasks and the table's geometry from tabs, or the trie).
+func genInfo(t *classify.Tables, tabs [bpf.NumAddrs]*classify.HashTable) (bpf.ClassifierGenInfo, error) {
 	gi := bpf.ClassifierGenInfo{Def: bpf.ClassifierSelVal{Classid: t.Default.ClassID, ClassSlot: t.Default.Slot}}
 	for f, m := range t.Wild {
 		gi.Wild[f] = m.BPF()
@@ -29,6 +29,11 @@ func genInfo(t *classify.Tables) (bpf.ClassifierGenInfo, error) {
 			return gi, fmt.Errorf("address field %d: %d prefix lengths in hash mode, at most %d (caller bug)",
 				i, len(plan.Lens), bpf.MaxHashLens)
 		}
+		ht := tabs[i]
+		if ht == nil {
+			return gi, fmt.Errorf("address field %d: hash mode without a table (caller bug)", i)
+		}
+		a.Probes, a.Shift, a.Slots = uint8(ht.Probes), ht.Shift, uint32(len(ht.Slots))
 		a.Nlens = uint8(len(plan.Lens))
 		for j, l := range plan.Lens {
 			a.Lens[j] = uint8(l)
@@ -53,12 +58,11 @@ func netmask(bits int) [16]byte {
 	return m
 }
 
-// addrSlot is where one prefix lives: its field and whether the field is
-// in the trie or the hash this generation.
+// addrSlot is one prefix of a field in the trie this generation (hashed
+// fields live in the slot tables, see writeHashed).
 type addrSlot struct {
 	p   netip.Prefix
 	src bool
-	lpm bool
 }
 
 func addrSlots(t *classify.Tables) map[addrSlot]classify.Mask {
@@ -69,13 +73,15 @@ func addrSlots(t *classify.Tables) map[addrSlot]classify.Mask {
 			tab = t.Src
 		}
 		for p, m := range tab {
-			out[addrSlot{p, src, t.Addr[classify.AddrIndex(src, p.Addr().Is4())].LPM}] = m
+			if t.Addr[classify.AddrIndex(src, p.Addr().Is4())].LPM {
+				out[addrSlot{p, src}] = m
+			}
 		}
 	}
 	return out
 }
 
-// writeAddrs replaces generation gen's address entries, which were prev's
+// writeAddrs replaces generation gen's trie entries, which were prev's
 // (nil: unknown, found by walking the maps), with t's. Deletes go first so
 // the maps never hold more than both generations' limits.
 func (c *Classifier) writeAddrs(gen uint32, prev, t *classify.Tables) error {
@@ -121,27 +127,19 @@ func (c *Classifier) writeAddrs(gen uint32, prev, t *classify.Tables) error {
 	return nil
 }
 
-// checkAddrLimits fails when a field holds more prefixes than its map
-// keeps per generation (Compile sends big fields to the trie already).
+// checkAddrLimits fails when a field holds more prefixes than its trie
+// keeps per generation.
 func checkAddrLimits(slots map[addrSlot]classify.Mask) error {
-	var n [bpf.NumAddrs][2]int // by field, by lpm
+	var n [bpf.NumAddrs]int
 	for s := range slots {
-		n[classify.AddrIndex(s.src, s.p.Addr().Is4())][b2i(s.lpm)]++
+		n[classify.AddrIndex(s.src, s.p.Addr().Is4())]++
 	}
 	for i, c := range n {
-		if c[0] > bpf.MaxHashPfx/bpf.NumGens || c[1] > bpf.MaxLPMEntries/bpf.NumGens {
-			return fmt.Errorf("address field %d: %d hashed and %d trie prefixes: at most %d and %d fit",
-				i, c[0], c[1], bpf.MaxHashPfx/bpf.NumGens, bpf.MaxLPMEntries/bpf.NumGens)
+		if c > bpf.MaxLPMEntries/bpf.NumGens {
+			return fmt.Errorf("address field %d: %d trie prefixes: at most %d fit", i, c, bpf.MaxLPMEntries/bpf.NumGens)
 		}
 	}
 	return nil
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // batch is a set of updates to one map: keys holds them as a slice of the
@@ -157,10 +155,6 @@ func (b *batch) add(key any, v bpf.ClassifierMask) {
 	case bpf.ClassifierLpm4Key:
 		b.keys = appendKey(b.keys, k)
 	case bpf.ClassifierLpm6Key:
-		b.keys = appendKey(b.keys, k)
-	case bpf.ClassifierPfx4Key:
-		b.keys = appendKey(b.keys, k)
-	case bpf.ClassifierPfx6Key:
 		b.keys = appendKey(b.keys, k)
 	}
 	b.elems = append(b.elems, key)
@@ -192,28 +186,20 @@ func (b *batch) write(m *ebpf.Map) error {
 	return nil
 }
 
-// addrKey picks the map of a slot and builds its key.
+// addrKey picks the trie of a slot and builds its key.
 func (c *Classifier) addrKey(gen uint32, s addrSlot) (*ebpf.Map, any) {
 	o := &c.objs
 	i := classify.AddrIndex(s.src, s.p.Addr().Is4())
 	bits := uint32(s.p.Bits())
-	switch {
-	case s.lpm && s.p.Addr().Is4():
+	if s.p.Addr().Is4() {
 		return []*ebpf.Map{bpf.AddrSrc4: o.Src4Masks, bpf.AddrDst4: o.Dst4Masks}[i],
 			bpf.ClassifierLpm4Key{Prefixlen: 32 + bits, Gen: gen, Addr: s.p.Addr().As4()}
-	case s.lpm:
-		return []*ebpf.Map{bpf.AddrSrc6: o.Src6Masks, bpf.AddrDst6: o.Dst6Masks}[i],
-			bpf.ClassifierLpm6Key{Prefixlen: 32 + bits, Gen: gen, Addr: s.p.Addr().As16()}
-	case s.p.Addr().Is4():
-		return []*ebpf.Map{bpf.AddrSrc4: o.Src4Hash, bpf.AddrDst4: o.Dst4Hash}[i],
-			bpf.ClassifierPfx4Key{Gen: uint16(gen), Plen: uint16(bits), Addr: s.p.Addr().As4()}
 	}
-	return []*ebpf.Map{bpf.AddrSrc6: o.Src6Hash, bpf.AddrDst6: o.Dst6Hash}[i],
-		bpf.ClassifierPfx6Key{Gen: uint16(gen), Plen: uint16(bits), Addr: s.p.Addr().As16()}
+	return []*ebpf.Map{bpf.AddrSrc6: o.Src6Masks, bpf.AddrDst6: o.Dst6Masks}[i],
+		bpf.ClassifierLpm6Key{Prefixlen: 32 + bits, Gen: gen, Addr: s.p.Addr().As16()}
 }
 
-// clearAddrs deletes every address entry of generation gen from the tries
-// and the hashes.
+// clearAddrs deletes every entry of generation gen from the tries.
 func (c *Classifier) clearAddrs(gen uint32) error {
 	o := &c.objs
 	for _, m := range []*ebpf.Map{o.Src4Masks, o.Dst4Masks} {
@@ -223,16 +209,6 @@ func (c *Classifier) clearAddrs(gen uint32) error {
 	}
 	for _, m := range []*ebpf.Map{o.Src6Masks, o.Dst6Masks} {
 		if err := clearGen(m, gen, func(k *bpf.ClassifierLpm6Key) uint32 { return k.Gen }); err != nil {
-			return err
-		}
-	}
-	for _, m := range []*ebpf.Map{o.Src4Hash, o.Dst4Hash} {
-		if err := clearGen(m, gen, func(k *bpf.ClassifierPfx4Key) uint32 { return uint32(k.Gen) }); err != nil {
-			return err
-		}
-	}
-	for _, m := range []*ebpf.Map{o.Src6Hash, o.Dst6Hash} {
-		if err := clearGen(m, gen, func(k *bpf.ClassifierPfx6Key) uint32 { return uint32(k.Gen) }); err != nil {
 			return err
 		}
 	}

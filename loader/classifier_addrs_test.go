@@ -41,7 +41,9 @@ func TestClassifierGenInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gi, err := genInfo(tab)
+	s := defaultSizes()
+	_, tabs, _ := tab.Hashed(s.slots, s.masks)
+	gi, err := genInfo(tab, tabs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,8 @@ func TestClassifierGenInfo(t *testing.T) {
 	}
 	s4 := gi.Addr[bpf.AddrSrc4]
 	if s4.Mode != bpf.AddrHash || s4.Nlens != 2 || s4.Lens != [4]uint8{32, 24} ||
-		s4.Netmask[0] != netmask(32) || s4.Netmask[1] != netmask(24) {
+		s4.Netmask[0] != netmask(32) || s4.Netmask[1] != netmask(24) ||
+		s4.Slots != DefaultHashSlots || s4.Shift != 64-12 || s4.Probes < 1 || s4.Probes > bpf.MaxProbes {
 		t.Errorf("src4 %+v", s4)
 	}
 	for _, f := range []int{bpf.AddrDst4, bpf.AddrSrc6, bpf.AddrDst6} {
@@ -59,18 +62,19 @@ func TestClassifierGenInfo(t *testing.T) {
 		}
 	}
 	tab.Addr[bpf.AddrSrc4].LPM = true
-	if gi, _ := genInfo(tab); gi.Addr[bpf.AddrSrc4].Mode != bpf.AddrLPM {
+	if gi, _ := genInfo(tab, tabs); gi.Addr[bpf.AddrSrc4].Mode != bpf.AddrLPM {
 		t.Errorf("forced trie: %+v", gi.Addr[bpf.AddrSrc4])
 	}
 	tab.Addr[bpf.AddrSrc4] = classify.AddrPlan{Lens: []int{32, 31, 30, 29, 28}}
-	if _, err := genInfo(tab); err == nil {
+	if _, err := genInfo(tab, tabs); err == nil {
 		t.Error("5 hashed lengths accepted")
 	}
 }
 
 // TestClassifierAddrMapsClean installs policies whose fields move between
-// the hash and the trie and checks that each generation's address maps hold
-// exactly its tables' prefixes afterwards: nothing stale is left behind.
+// the hash tables and the trie and checks that each generation's address
+// maps hold exactly its tables' prefixes afterwards: nothing stale is left
+// behind.
 func TestClassifierAddrMapsClean(t *testing.T) {
 	c := loadTestClassifier(t, Knobs{}, "")
 	p := netip.MustParsePrefix
@@ -104,8 +108,14 @@ func TestClassifierAddrMapsClean(t *testing.T) {
 			t.Fatal(err)
 		}
 		var want [2]int // hashed, trie
-		for s := range addrSlots(tab) {
-			want[b2i(s.lpm)]++
+		for _, src := range []bool{true, false} {
+			for p := range map[bool]map[netip.Prefix]classify.Mask{true: tab.Src, false: tab.Dst}[src] {
+				if tab.Addr[classify.AddrIndex(src, p.Addr().Is4())].LPM {
+					want[1]++
+				} else {
+					want[0]++
+				}
+			}
 		}
 		got := [2]int{countGen(t, c, gen, false), countGen(t, c, gen, true)}
 		if got != want {
@@ -142,13 +152,25 @@ func countGen(t *testing.T, c *Classifier, gen uint32, lpm bool) int {
 		}
 		return n
 	}
-	var k4 bpf.ClassifierPfx4Key
-	var k6 bpf.ClassifierPfx6Key
-	for _, m := range []*ebpf.Map{o.Src4Hash, o.Dst4Hash} {
-		count(m, &k4, func() uint32 { return uint32(k4.Gen) })
-	}
-	for _, m := range []*ebpf.Map{o.Src6Hash, o.Dst6Hash} {
-		count(m, &k6, func() uint32 { return uint32(k6.Gen) })
+	// Hashed: the occupied slots of generation gen's half.
+	var k uint32
+	var s4 bpf.ClassifierSlot4
+	var s6 bpf.ClassifierSlot6
+	for i, m := range []*ebpf.Map{o.Src4Slots, o.Dst4Slots, o.Src6Slots, o.Dst6Slots} {
+		half := m.MaxEntries() / bpf.NumGens
+		it := m.Iterate()
+		for i < 2 && it.Next(&k, &s4) || i >= 2 && it.Next(&k, &s6) {
+			info := s4.Info
+			if i >= 2 {
+				info = s6.Info
+			}
+			if k/half == gen && info&0xff != 0 {
+				n++
+			}
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return n
 }

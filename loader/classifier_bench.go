@@ -46,7 +46,7 @@ func BenchClassifierKind(kind classifytest.BenchKind, rules, repeat int) (BenchR
 	res.Entries = tab.Entries()
 	res.Addrs = addrPaths(tab)
 	res.V4Match, res.V6Match = tab.Lookup(p4).App != 0, tab.Lookup(p6).App != 0
-	c, err := LoadClassifier(Knobs{Shaped: true}, "")
+	c, err := LoadClassifierFor(Knobs{Shaped: true}, "", tab)
 	if err != nil {
 		return res, err
 	}
