@@ -3,10 +3,10 @@ package netlab_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +78,7 @@ func TestUpRefusesForeignNetns(t *testing.T) {
 	labtest.Root(t)
 	name := labtest.UniqueName("lt-")
 	foreign := name + "-b"
-	if err := newNamed(foreign); err != nil {
+	if err := netlab.NewNetns(foreign); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = netns.DeleteNamed(foreign) })
@@ -98,20 +98,13 @@ func TestUpRefusesForeignNetns(t *testing.T) {
 	}
 }
 
-func newNamed(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for end := time.Now().Add(limit); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("waited %s for %s", limit, what)
+		}
 	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
-	if err != nil {
-		return err
-	}
-	h.Close()
-	return netns.Set(orig)
 }
 
 // Down removes a lab with a process still running inside, from its name
@@ -135,6 +128,12 @@ func TestDownByNameLeavesOthers(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sleeper.Wait() }()
+	// nsenter enters the namespace, then execs sleep: wait for the exec,
+	// or down could run before the process is in the lab.
+	waitFor(t, 10*time.Second, "sleep to run inside the lab", func() bool {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", sleeper.Process.Pid))
+		return strings.TrimSpace(string(comm)) == "sleep"
+	})
 
 	if err := netlab.DownByName(name); err != nil {
 		t.Fatalf("down: %v", err)
