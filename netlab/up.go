@@ -172,14 +172,14 @@ func (l *Lab) upNamespaces(ctx context.Context) (string, error) {
 		n := l.topo.Nodes[i]
 		ns := l.Netns(n.Name)
 		if !netnsExists(ns) {
-			if err := newNetns(ns); err != nil {
+			if err := NewNetns(ns); err != nil {
 				return fmt.Errorf("create netns %s: %w", ns, err)
 			}
 			mu.Lock()
 			created++
 			mu.Unlock()
 		}
-		return inNetns(ns, func() error { return setupNode(l.name, n) })
+		return InNetns(ns, func() error { return setupNode(l.name, n) })
 	})
 	return fmt.Sprintf("%d created, %d present", created, len(l.topo.Nodes)-created), err
 }
@@ -224,10 +224,6 @@ func setupNode(lab string, n *Node) error {
 	return netlink.LinkSetUp(br)
 }
 
-// newNetns creates a named namespace like `ip netns add`, leaving the
-// calling thread where it was.
-func newNetns(name string) error { return NewNetns(name) }
-
 // NewNetns creates a named network namespace like `ip netns add` (bind
 // mounted under /run/netns), leaving the calling thread where it was.
 func NewNetns(name string) error {
@@ -246,8 +242,6 @@ func NewNetns(name string) error {
 	h.Close()
 	return restoreThread(orig, nil)
 }
-
-func inNetns(name string, fn func() error) error { return InNetns(name, fn) }
 
 // InNetns runs fn on a locked OS thread inside the named network
 // namespace. Netlink sockets, links and TCX attachments made in fn belong
