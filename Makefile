@@ -43,6 +43,11 @@ bench: deps build ## Run the benchmarks and print their tables (root)
 demo: deps build ## Build, bring up a lab, apply examples/policy.yaml, run traffic, show status
 	@scripts/demo.sh
 
+.PHONY: demo-down
+demo-down: build ## Remove what make demo left up (its policy and its lab)
+	bin/shaper delete --netns shaper-demo-client
+	bin/shaper lab down shaper-demo
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out" >&2; exit 1; fi

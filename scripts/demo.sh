@@ -50,4 +50,4 @@ echo
 echo "The lab is still up for you to explore:"
 echo "  $shaper lab exec shaper-demo client -- iperf3 -c 198.18.0.2 -p 5201 -t 5"
 echo "  $shaper status --netns $client"
-echo "Tear it down with: $shaper delete --netns $client && $shaper lab down shaper-demo"
+echo "Tear it down with: make demo-down"
