@@ -48,8 +48,10 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	if o.Attach == "" {
-		o.Attach = "auto"
+	// The attach mode is input too: refuse a bad one before anything else.
+	attacher, why, err := loader.ChooseWithReason(o.Attach)
+	if err != nil {
+		return err
 	}
 	if !o.DryRun {
 		unlock, err := lock()
@@ -65,10 +67,6 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	if err := checkKernel(jobs); err != nil {
 		return err
 	}
-	attacher, why, err := loader.ChooseWithReason(o.Attach)
-	if err != nil {
-		return err
-	}
 	if o.DryRun {
 		fmt.Fprintf(o.Out, "attach: %s (%s)\n", attacher.Name(), why)
 		return dryRun(jobs, o.Out)
@@ -76,12 +74,17 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	if err := loader.EnsureBPFFS(loader.BPFFSRoot); err != nil {
 		return err
 	}
+	return applyAll(jobs, attacher, o)
+}
+
+// applyAll applies interface after interface; on a failure it rolls back
+// the failed one and those before it, newest first.
+func applyAll(jobs []*job, attacher loader.Attacher, o ApplyOptions) error {
 	var done []*job
 	for _, j := range jobs {
 		fmt.Fprintf(o.Out, "%s: applying\n", j.label())
 		if err := j.apply(attacher, o); err != nil {
 			err = fmt.Errorf("apply %s: %w", j.label(), err)
-			// Roll back this interface and the ones before it, newest first.
 			for _, r := range append([]*job{j}, reverse(done)...) {
 				if rerr := r.rollback(); rerr != nil {
 					err = errors.Join(err, fmt.Errorf("roll back %s: %w", r.label(), rerr))
@@ -161,13 +164,13 @@ func (j *job) prepare() error {
 		return err
 	}
 	j.prev = prev
-	var prevIDs map[string]uint32
+	var prevIDs, prevMinors map[string]uint32
 	if prev != nil {
-		prevIDs = prev.AppIDs
+		prevIDs, prevMinors = prev.AppIDs, prev.Minors
 	}
 	j.appIDs = assignAppIDs(prevIDs, j.apps)
 	if j.iface.Egress != nil {
-		plan, err := PlanDirection(j.iface.Egress)
+		plan, err := PlanKeeping(j.iface.Egress, prevMinors)
 		if err != nil {
 			return badInput(err)
 		}

@@ -30,7 +30,9 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 			Attach: att.Name(), Apps: j.apps, Interface: j.iface, AppIDs: j.appIDs}
 		if j.prev != nil {
 			st.Before = j.prev.Before
+			st.Minors = mergeMinors(j.prev.Minors, j.egress)
 		} else {
+			st.Minors = mergeMinors(nil, j.egress)
 			st.Before = j.before
 			if err := st.Save(); err != nil {
 				return err

@@ -361,3 +361,26 @@ interfaces: [{name: eth0, netns: %s, egress: {}, ingress: {}}]
 		t.Errorf("tc filter show lacks our filter:\n%s", out)
 	}
 }
+
+// Adding a class keeps every other class's id and counters: no root
+// rebuild, no renumbering.
+func TestApplyAddedClassKeepsOthers(t *testing.T) {
+	lab, ns := engineLab(t)
+	mustApply(t, mustParse(t, engPolicy, ns, "4mbit"), ApplyOptions{})
+	ping(t, lab, 5)
+	before := observe(t, ns, "eth0")
+	withVideo := strings.Replace(engPolicy, "        - {name: icmp,", "        - {name: video, rate: 1mbit}\n        - {name: icmp,", 1)
+	mustApply(t, mustParse(t, withVideo, ns, "4mbit"), ApplyOptions{})
+	after := observe(t, ns, "eth0")
+	icmp0, _ := before.state.Class(0x10020)
+	icmp1, ok := after.state.Class(0x10020)
+	if !ok || icmp1.Stats.Packets < icmp0.Stats.Packets || icmp0.Stats.Packets < 5 {
+		t.Errorf("class icmp 1:20: %d packets before, %d after (present %v): want kept", icmp0.Stats.Packets, icmp1.Stats.Packets, ok)
+	}
+	if _, ok := after.state.Class(0x10040); !ok {
+		t.Errorf("new class video not at 1:40: %+v", after.state.Classes)
+	}
+	if after.state.Root.Default != 0x10030 {
+		t.Errorf("default class moved: %s", HandleString(after.state.Root.Default))
+	}
+}

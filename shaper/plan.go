@@ -83,8 +83,16 @@ func planErr(pos policy.Pos, format string, args ...any) error {
 }
 
 // PlanDirection plans a direction's qdisc tree. A monitor-only direction
-// (not Shaped) has no plan: (nil, nil).
-func PlanDirection(d *policy.Direction) (*Plan, error) {
+// (not Shaped) has no plan: (nil, nil). Minors go depth-first in file
+// order, 0x10 apart.
+func PlanDirection(d *policy.Direction) (*Plan, error) { return PlanKeeping(d, nil) }
+
+// PlanKeeping plans like PlanDirection but keeps the minor a class name had
+// in keep (the minors of earlier applies), and gives new classes minors
+// that no name in keep ever had. So adding or removing a class leaves the
+// others' ids, HTB counters and classifier counter slots alone, and a new
+// class never inherits the bytes a removed one counted.
+func PlanKeeping(d *policy.Direction, keep map[string]uint32) (*Plan, error) {
 	if !d.Shaped() {
 		return nil, nil
 	}
@@ -98,10 +106,10 @@ func PlanDirection(d *policy.Direction) (*Plan, error) {
 		}
 		return &Plan{Kind: "tbf", Handle: RootHandle, TBF: t}, nil
 	}
-	return planHTB(d)
+	return planHTB(d, keep)
 }
 
-func planHTB(d *policy.Direction) (*Plan, error) {
+func planHTB(d *policy.Direction, keep map[string]uint32) (*Plan, error) {
 	rate := d.Rate.Bits / 8
 	if rate == 0 {
 		return nil, planErr(d.Pos, "rate %d bit/s is below 8 bit/s: give a larger rate", d.Rate.Bits)
@@ -113,8 +121,7 @@ func planHTB(d *policy.Direction) (*Plan, error) {
 		Quantum: DefaultQuantum(rate), Leaf: len(d.Classes) == 0,
 	}
 	p := &Plan{Kind: "htb", Handle: RootHandle, Classes: []PlannedClass{root}}
-	next := uint32(minorStep)
-	if err := p.addClasses(d.Classes, rootClass, rate, &next); err != nil {
+	if err := p.addClasses(d.Classes, rootClass, rate, newMinors(d, keep)); err != nil {
 		return nil, err
 	}
 	if len(d.Classes) == 0 {
@@ -132,20 +139,53 @@ func planHTB(d *policy.Direction) (*Plan, error) {
 	return p, nil
 }
 
-// addClasses assigns minors depth-first in file order, 0x10 apart.
-func (p *Plan) addClasses(cs []policy.Class, parent uint32, parentCeil uint64, next *uint32) error {
+// minors hands out class minors: kept ones first, then the lowest free
+// multiple of minorStep that no kept name ever had.
+type minors struct {
+	keep  map[string]uint32
+	taken map[uint32]bool
+	next  uint32
+}
+
+func newMinors(d *policy.Direction, keep map[string]uint32) *minors {
+	m := &minors{keep: map[string]uint32{}, taken: map[uint32]bool{}, next: minorStep}
+	for _, id := range keep {
+		m.taken[id] = true
+	}
+	d.Walk(func(c, _ *policy.Class) {
+		if id, ok := keep[c.Name]; ok && id > 0 && id < MaxMinor {
+			m.keep[c.Name] = id
+		}
+	})
+	return m
+}
+
+func (m *minors) get(name string) (uint32, bool) {
+	if id, ok := m.keep[name]; ok {
+		return id, true
+	}
+	for m.taken[m.next] {
+		m.next += minorStep
+	}
+	id := m.next
+	m.taken[id] = true
+	return id, id < MaxMinor
+}
+
+// addClasses plans the classes depth-first in file order (parents first).
+func (p *Plan) addClasses(cs []policy.Class, parent uint32, parentCeil uint64, ids *minors) error {
 	for i := range cs {
 		c := &cs[i]
-		if *next >= MaxMinor {
-			return planErr(c.Pos, "class %q: more than %d classes in one direction: merge some classes", c.Name, MaxMinor/minorStep-1)
+		minor, ok := ids.get(c.Name)
+		if !ok {
+			return planErr(c.Pos, "class %q: more than %d classes in one direction: merge some classes, or `shaper delete` the interface to start the numbering afresh", c.Name, MaxMinor/minorStep-1)
 		}
-		pc, err := planClass(c, parent, parentCeil, *next)
+		pc, err := planClass(c, parent, parentCeil, minor)
 		if err != nil {
 			return err
 		}
-		*next += minorStep
 		p.Classes = append(p.Classes, pc)
-		if err := p.addClasses(c.Classes, pc.ClassID, pc.CeilBytes, next); err != nil {
+		if err := p.addClasses(c.Classes, pc.ClassID, pc.CeilBytes, ids); err != nil {
 			return err
 		}
 	}
@@ -227,6 +267,17 @@ func tbfLimit(p *PlannedTBF, latency time.Duration) uint32 {
 
 // DefaultClassID is the class unclassified traffic goes to (HTB), 0 for TBF.
 func (p *Plan) DefaultClassID() uint32 { return p.Default }
+
+// Minors returns the minor of every named class, for PlanKeeping.
+func (p *Plan) Minors() map[string]uint32 {
+	out := map[string]uint32{}
+	for _, c := range p.Classes {
+		if c.Name != "" {
+			out[c.Name] = c.ClassID & 0xffff
+		}
+	}
+	return out
+}
 
 // ClassByName finds a user class by name.
 func (p *Plan) ClassByName(name string) (PlannedClass, bool) {

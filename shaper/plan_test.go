@@ -283,3 +283,42 @@ func TestTickRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Kept minors survive an inserted class; a new class never takes the
+// minor of a removed one.
+func TestPlanKeepingMinors(t *testing.T) {
+	dir := func(names ...string) *policy.Direction {
+		d := &policy.Direction{Rate: policy.Rate{Bits: 100e6}, Default: names[len(names)-1]}
+		for _, n := range names {
+			d.Classes = append(d.Classes, policy.Class{Name: n, Rate: policy.Rate{Bits: 10e6}, Ceil: policy.Rate{Bits: 100e6}})
+		}
+		return d
+	}
+	first, err := PlanKeeping(dir("web", "mail", "other"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := first.Minors()
+	if keep["web"] != 0x10 || keep["mail"] != 0x20 || keep["other"] != 0x30 {
+		t.Fatalf("first minors %v", keep)
+	}
+	keep["gone"] = 0x40 // a class an earlier apply had
+	second, err := PlanKeeping(dir("web", "video", "mail", "other"), keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := second.Minors()
+	want := map[string]uint32{"web": 0x10, "video": 0x50, "mail": 0x20, "other": 0x30}
+	for n, id := range want {
+		if got[n] != id {
+			t.Errorf("%s: minor %#x, want %#x (all: %v)", n, got[n], id, got)
+		}
+	}
+	if second.Default != RootHandle|0x30 {
+		t.Errorf("default moved to %s", HandleString(second.Default))
+	}
+	// Parents still come before children, in file order.
+	if second.Classes[2].Name != "video" {
+		t.Errorf("plan order %v", second.Classes)
+	}
+}

@@ -31,6 +31,7 @@ type State struct {
 	Apps      []policy.App      `json:"apps"`
 	Interface policy.Interface  `json:"interface"`
 	AppIDs    map[string]uint32 `json:"app_ids"`
+	Minors    map[string]uint32 `json:"class_minors,omitempty"` // every egress class name ever planned here
 }
 
 func nsLabel(netns string) string {
@@ -116,6 +117,21 @@ func ListStates(netns string) ([]*State, error) {
 		out = append(out, &s)
 	}
 	return out, nil
+}
+
+// mergeMinors adds a plan's class minors to those of earlier applies, so a
+// removed class's minor is never handed to another class.
+func mergeMinors(prev map[string]uint32, p *Plan) map[string]uint32 {
+	out := map[string]uint32{}
+	for n, id := range prev {
+		out[n] = id
+	}
+	if p != nil && p.Kind == "htb" {
+		for n, id := range p.Minors() {
+			out[n] = id
+		}
+	}
+	return out
 }
 
 // assignAppIDs keeps the ids an app had and gives new apps fresh ones that

@@ -109,7 +109,7 @@ func collect(states []*State) ([]IfaceStatus, error) {
 
 func collectOne(st *State) (IfaceStatus, error) {
 	s := IfaceStatus{Netns: st.Netns, Iface: st.Iface, Source: st.Source, AppliedAt: st.AppliedAt, Attach: st.Attach, Drift: []string{}}
-	plan, err := PlanDirection(st.Interface.Egress)
+	plan, err := PlanKeeping(st.Interface.Egress, st.Minors)
 	if err != nil {
 		return s, err
 	}
