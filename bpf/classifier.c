@@ -144,33 +144,19 @@ _Static_assert(__builtin_offsetof(struct gen_info, addr) % 8 == 0, "addr words")
 volatile const __u8 ingress = 0; /* reverse the tuple: match as egress sees the flow */
 volatile const __u8 shaped = 0;  /* set skb->priority and count classes */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct config);
-} config_map SEC(".maps");
+/* An array map indexed by __u32; most maps here are one. */
+#define MAP(kind, name, n, valtype)                     \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_##kind);      \
+		__uint(max_entries, n);                 \
+		__type(key, __u32);                     \
+		__type(value, valtype);                 \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN * 256);
-	__type(key, __u32);
-	__type(value, struct mask);
-} proto_masks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN * NPORTS);
-	__type(key, __u32);
-	__type(value, struct mask);
-} sport_masks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN * NPORTS);
-	__type(key, __u32);
-	__type(value, struct mask);
-} dport_masks SEC(".maps");
+MAP(ARRAY, config_map, 1, struct config);
+MAP(ARRAY, proto_masks, NGEN * 256, struct mask);
+MAP(ARRAY, sport_masks, NGEN * NPORTS, struct mask);
+MAP(ARRAY, dport_masks, NGEN * NPORTS, struct mask);
 
 #define LPM_MAP(name, keytype)                          \
 	struct {                                        \
@@ -187,53 +173,18 @@ LPM_MAP(src6_masks, lpm6_key);
 LPM_MAP(dst6_masks, lpm6_key);
 
 /* max_entries are placeholders: the loader sizes these from the policy. */
-#define SLOT_MAP(name, slottype)                        \
-	struct {                                        \
-		__uint(type, BPF_MAP_TYPE_ARRAY);       \
-		__uint(max_entries, NGEN * MIN_SLOTS);  \
-		__type(key, __u32);                     \
-		__type(value, struct slottype);         \
-	} name SEC(".maps")
+#define SLOT_MAP(name, slottype) MAP(ARRAY, name, NGEN * MIN_SLOTS, struct slottype)
 
 SLOT_MAP(src4_slots, slot4);
 SLOT_MAP(dst4_slots, slot4);
 SLOT_MAP(src6_slots, slot6);
 SLOT_MAP(dst6_slots, slot6);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN * MIN_MASKS);
-	__type(key, __u32);
-	__type(value, struct mask);
-} addr_masks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN * MAX_SELECTORS);
-	__type(key, __u32);
-	__type(value, struct sel_val);
-} sel SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NGEN);
-	__type(key, __u32);
-	__type(value, struct gen_info);
-} gen_infos SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MAX_CLASS_SLOTS);
-	__type(key, __u32);
-	__type(value, struct counter);
-} class_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MAX_APPS);
-	__type(key, __u32);
-	__type(value, struct counter);
-} app_stats SEC(".maps");
+MAP(ARRAY, addr_masks, NGEN * MIN_MASKS, struct mask);
+MAP(ARRAY, sel, NGEN * MAX_SELECTORS, struct sel_val);
+MAP(ARRAY, gen_infos, NGEN, struct gen_info);
+MAP(PERCPU_ARRAY, class_stats, MAX_CLASS_SLOTS, struct counter);
+MAP(PERCPU_ARRAY, app_stats, MAX_APPS, struct counter);
 
 /* The parsed tuple. */
 struct tuple {

@@ -227,20 +227,13 @@ func setupNode(lab string, n *Node) error {
 // NewNetns creates a named network namespace like `ip netns add` (bind
 // mounted under /run/netns), leaving the calling thread where it was.
 func NewNetns(name string) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
-	if err != nil {
-		// NewNamed returns to orig itself only on success: go back here.
-		return restoreThread(orig, fmt.Errorf("create netns %s: %w", name, err))
-	}
-	h.Close()
-	return restoreThread(orig, nil)
+	return onLockedThread(func() error {
+		h, err := netns.NewNamed(name) // moves the thread into it
+		if err != nil {
+			return fmt.Errorf("create netns %s: %w", name, err)
+		}
+		return h.Close()
+	}, func() error { return nil })
 }
 
 // InNetns runs fn on a locked OS thread inside the named network
@@ -248,6 +241,23 @@ func NewNetns(name string) error {
 // to that namespace. The error is os.ErrNotExist-wrapped when the
 // namespace does not exist.
 func InNetns(name string, fn func() error) error {
+	return onLockedThread(func() error {
+		h, err := netns.GetFromName(name)
+		if err != nil {
+			return fmt.Errorf("open netns %s: %w", name, err)
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			return fmt.Errorf("enter netns %s: %w", name, err)
+		}
+		return nil
+	}, fn)
+}
+
+// onLockedThread locks the OS thread, moves it (move), runs fn there and
+// brings the thread back. A move that failed may or may not have moved the
+// thread (NewNamed unshares before it mounts): it goes back only if it left.
+func onLockedThread(move, fn func() error) error {
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
@@ -255,15 +265,15 @@ func InNetns(name string, fn func() error) error {
 		return fmt.Errorf("get current netns: %w", err)
 	}
 	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open netns %s: %w", name, err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread() // setns failed: the thread is where it was
-		return fmt.Errorf("enter netns %s: %w", name, err)
+	if err := move(); err != nil {
+		if cur, cerr := netns.Get(); cerr == nil {
+			defer cur.Close()
+			if cur.Equal(orig) {
+				runtime.UnlockOSThread()
+				return err
+			}
+		}
+		return restoreThread(orig, err)
 	}
 	return restoreThread(orig, fn())
 }

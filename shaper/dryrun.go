@@ -3,6 +3,7 @@ package shaper
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 
@@ -50,12 +51,5 @@ func (j *job) describe(w io.Writer, link netlink.Link) error {
 }
 
 func indent(s string) string {
-	out := "  "
-	for i := 0; i < len(s); i++ {
-		out += string(s[i])
-		if s[i] == '\n' && i < len(s)-1 {
-			out += "  "
-		}
-	}
-	return out
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -33,7 +34,6 @@ type job struct {
 	before *Snapshot // what the interface had before shaper (first apply)
 	appIDs map[string]uint32
 	tables map[loader.Direction]*classify.Tables
-	knobs  map[loader.Direction]loader.Knobs
 }
 
 // Check runs every check Apply makes before it touches the kernel that
@@ -85,7 +85,8 @@ func applyAll(jobs []*job, attacher loader.Attacher, o ApplyOptions) error {
 		fmt.Fprintf(o.Out, "%s: applying\n", j.label())
 		if err := j.apply(attacher, o); err != nil {
 			err = fmt.Errorf("apply %s: %w", j.label(), err)
-			for _, r := range append([]*job{j}, reverse(done)...) {
+			slices.Reverse(done) // roll back newest first
+			for _, r := range append([]*job{j}, done...) {
 				if rerr := r.rollback(); rerr != nil {
 					err = errors.Join(err, fmt.Errorf("roll back %s: %w", r.label(), rerr))
 				} else {
@@ -100,19 +101,20 @@ func applyAll(jobs []*job, attacher loader.Attacher, o ApplyOptions) error {
 	return nil
 }
 
-func reverse(js []*job) []*job {
-	out := make([]*job, len(js))
-	for i, j := range js {
-		out[len(js)-1-i] = j
-	}
-	return out
-}
-
 func (j *job) label() string {
 	if j.netns == "" {
 		return j.iface.Name
 	}
 	return j.netns + "/" + j.iface.Name
+}
+
+// knobs are the classifier's load-time constants for a direction: egress
+// sets the class when shaped; ingress reverses the tuple and only counts.
+func (j *job) knobs(dir loader.Direction) loader.Knobs {
+	if dir == loader.Ingress {
+		return loader.Knobs{Ingress: true}
+	}
+	return loader.Knobs{Shaped: j.egress != nil}
 }
 
 func (j *job) summary() string {
@@ -151,7 +153,7 @@ func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
 
 func newJob(ifc policy.Interface, netns string, apps []policy.App) *job {
 	return &job{iface: ifc, netns: netns, apps: apps,
-		tables: map[loader.Direction]*classify.Tables{}, knobs: map[loader.Direction]loader.Knobs{}}
+		tables: map[loader.Direction]*classify.Tables{}}
 }
 
 func (j *job) prepare() error {
@@ -183,14 +185,12 @@ func (j *job) prepare() error {
 		return err
 	}
 	j.tables[loader.Egress] = t
-	j.knobs[loader.Egress] = loader.Knobs{Shaped: j.egress != nil}
 	if j.iface.Ingress != nil {
 		t, err := classify.Compile(j.apps, binding(nil, j.appIDs))
 		if err != nil {
 			return err
 		}
 		j.tables[loader.Ingress] = t
-		j.knobs[loader.Ingress] = loader.Knobs{Ingress: true}
 	}
 	return nil
 }

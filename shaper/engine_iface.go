@@ -76,7 +76,7 @@ func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
 			continue
 		}
 		pin := loader.PinDir(j.netns, j.iface.Name, dir)
-		c, err := loader.LoadClassifierFor(j.knobs[dir], pin, t)
+		c, err := loader.LoadClassifierFor(j.knobs(dir), pin, t)
 		if err != nil {
 			return fmt.Errorf("load %s classifier: %w", dir, err)
 		}
