@@ -1,6 +1,7 @@
 package shaper_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -66,18 +67,69 @@ func iperfServer(t *testing.T, lab *netlab.Lab, port int) {
 	})
 }
 
+// client is an iperf3 upload and what it printed.
+type client struct {
+	port int
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+}
+
 // iperfClient starts a TCP upload from client to server for secs seconds,
 // retrying while the server is not listening yet.
-func iperfClient(t *testing.T, lab *netlab.Lab, port, secs int) *exec.Cmd {
+func iperfClient(t *testing.T, lab *netlab.Lab, port, secs int) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+60)*time.Second)
 	t.Cleanup(cancel)
-	cmd := lab.Command(ctx, "client", "sh", "-c", fmt.Sprintf(
-		"for i in 1 2 3 4 5 6 7 8 9 10; do iperf3 -c 198.18.0.2 -p %d -t %d -J && exit 0; sleep 0.3; done; exit 1", port, secs))
-	if err := cmd.Start(); err != nil {
+	c := &client{port: port, out: &bytes.Buffer{}, cmd: lab.Command(ctx, "client", "sh", "-c", fmt.Sprintf(
+		"for i in 1 2 3 4 5 6 7 8 9 10; do date +%%T.%%N; iperf3 -c 198.18.0.2 -p %d -t %d && exit 0; sleep 0.3; done; exit 1", port, secs))}
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start iperf3 client: %v", err)
 	}
-	return cmd
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("iperf3 client to port %d:\n%s", port, c.out)
+		}
+	})
+	return c
+}
+
+// traffic runs one upload per port for secs seconds and samples the class
+// counters after warm and again window later. A window in which no class
+// counted a single byte is logged in detail and run once more: it happened
+// once in some thirty runs of the suite (and once in a benchmark), with
+// iperf3 reporting success; the cause is not known yet.
+func traffic(t *testing.T, lab *netlab.Lab, ports []int, secs int, warm, window time.Duration) (a, b sample) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		var clients []*client
+		for _, p := range ports {
+			iperfServer(t, lab, p)
+		}
+		for _, p := range ports {
+			clients = append(clients, iperfClient(t, lab, p, secs))
+		}
+		a, b = measure(t, lab, warm, window, clients...)
+		if moved(a, b) || attempt == 2 {
+			return a, b
+		}
+		link, _ := lab.Exec(t.Context(), "client", "ip", "-s", "link", "show", "eth0")
+		qd, _ := lab.Exec(t.Context(), "client", "tc", "-s", "qdisc", "show", "dev", "eth0")
+		t.Logf("no class counted a byte between %s and %s: samples %v → %v\n%s%s", a.at.Format("15:04:05.000"),
+			b.at.Format("15:04:05.000"), a.bytes, b.bytes, link, qd)
+		for _, c := range clients {
+			t.Logf("iperf3 client to port %d:\n%s", c.port, c.out)
+		}
+	}
+}
+
+func moved(a, b sample) bool {
+	for id, n := range b.bytes {
+		if n != a.bytes[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // kernelState reads the client eth0's root qdisc and classes.
@@ -129,6 +181,22 @@ func readSample(t *testing.T, lab *netlab.Lab) sample {
 		s.bytes[st.Root.Handle] = st.Root.Stats.Bytes
 	}
 	return s
+}
+
+// measure samples the class counters after warm (slow start over, queues
+// full) and again window later, then waits for the clients to finish.
+func measure(t *testing.T, lab *netlab.Lab, warm, window time.Duration, clients ...*client) (a, b sample) {
+	t.Helper()
+	time.Sleep(warm)
+	a = readSample(t, lab)
+	time.Sleep(window)
+	b = readSample(t, lab)
+	for _, c := range clients {
+		if err := c.cmd.Wait(); err != nil {
+			t.Fatalf("iperf3 client to port %d: %v\n%s", c.port, err, c.out)
+		}
+	}
+	return a, b
 }
 
 // rateBits is the rate of one class between two samples, in bits/s.

@@ -36,24 +36,8 @@ const (
 func TestTrafficShares(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
 	applyPolicy(t, lab, sharesPolicy)
-	for _, port := range []int{5201, 5202, 5203} {
-		iperfServer(t, lab, port)
-	}
 	quietHTB, quietBPF := kernelState(t, lab), bpfClassCounters(t, lab)
-
-	var clients []interface{ Wait() error }
-	for _, port := range []int{5201, 5202, 5203} {
-		clients = append(clients, iperfClient(t, lab, port, 10))
-	}
-	time.Sleep(3 * time.Second) // slow start over, queues full
-	a := readSample(t, lab)
-	time.Sleep(6 * time.Second)
-	b := readSample(t, lab)
-	for _, c := range clients {
-		if err := c.Wait(); err != nil {
-			t.Fatalf("iperf3 client: %v", err)
-		}
-	}
+	a, b := traffic(t, lab, []int{5201, 5202, 5203}, 10, 3*time.Second, 6*time.Second)
 	within(t, "web 1:10", rateBits(a, b, webID), 50e6, 0.05)
 	within(t, "mail 1:20", rateBits(a, b, mailID), 30e6, 0.05)
 	within(t, "other 1:30", rateBits(a, b, otherID), 20e6, 0.05)
@@ -85,15 +69,7 @@ func TestTrafficShares(t *testing.T) {
 func TestTrafficBorrowsUpToCeil(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
 	applyPolicy(t, lab, sharesPolicy)
-	iperfServer(t, lab, 5201)
-	c := iperfClient(t, lab, 5201, 8)
-	time.Sleep(2 * time.Second)
-	a := readSample(t, lab)
-	time.Sleep(5 * time.Second)
-	b := readSample(t, lab)
-	if err := c.Wait(); err != nil {
-		t.Fatalf("iperf3 client: %v", err)
-	}
+	a, b := traffic(t, lab, []int{5201}, 8, 2*time.Second, 5*time.Second)
 	within(t, "web 1:10 alone", rateBits(a, b, webID), 100e6, 0.05)
 	if got := rateBits(a, b, mailID) + rateBits(a, b, otherID); got > 1e5 {
 		t.Errorf("idle classes sent %.0f bit/s", got)
@@ -116,14 +92,6 @@ interfaces:
 func TestTrafficTBF(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
 	applyPolicy(t, lab, tbfPolicy)
-	iperfServer(t, lab, 5201)
-	c := iperfClient(t, lab, 5201, 12)
-	time.Sleep(3 * time.Second)
-	a := readSample(t, lab)
-	time.Sleep(8 * time.Second)
-	b := readSample(t, lab)
-	if err := c.Wait(); err != nil {
-		t.Fatalf("iperf3 client: %v", err)
-	}
+	a, b := traffic(t, lab, []int{5201}, 12, 3*time.Second, 8*time.Second)
 	within(t, "tbf root", rateBits(a, b, 0x10000), 1024e3, 0.05)
 }
