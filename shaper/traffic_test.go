@@ -24,6 +24,11 @@ interfaces:
         - {name: other, rate: 20%%, ceil: 100%%}
 `
 
+// tol is how far a class may be from its rate: the tests measure within
+// 0.4% (docs/measured.md); 1.5% leaves room for a loaded machine without
+// hiding a class that lands in the wrong place.
+const tol = 0.015
+
 const (
 	webID   = 0x10010
 	mailID  = 0x10020
@@ -38,9 +43,9 @@ func TestTrafficShares(t *testing.T) {
 	applyPolicy(t, lab, sharesPolicy)
 	quietHTB, quietBPF := kernelState(t, lab), bpfClassCounters(t, lab)
 	a, b := traffic(t, lab, []int{5201, 5202, 5203}, 10, 3*time.Second, 6*time.Second)
-	within(t, "web 1:10", rateBits(a, b, webID), 50e6, 0.05)
-	within(t, "mail 1:20", rateBits(a, b, mailID), 30e6, 0.05)
-	within(t, "other 1:30", rateBits(a, b, otherID), 20e6, 0.05)
+	within(t, "web 1:10", rateBits(a, b, webID), 50e6, tol)
+	within(t, "mail 1:20", rateBits(a, b, mailID), 30e6, tol)
+	within(t, "other 1:30", rateBits(a, b, otherID), 20e6, tol)
 
 	time.Sleep(500 * time.Millisecond) // queues drain
 	endHTB, endBPF := kernelState(t, lab), bpfClassCounters(t, lab)
@@ -70,7 +75,7 @@ func TestTrafficBorrowsUpToCeil(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
 	applyPolicy(t, lab, sharesPolicy)
 	a, b := traffic(t, lab, []int{5201}, 8, 2*time.Second, 5*time.Second)
-	within(t, "web 1:10 alone", rateBits(a, b, webID), 100e6, 0.05)
+	within(t, "web 1:10 alone", rateBits(a, b, webID), 100e6, tol)
 	if got := rateBits(a, b, mailID) + rateBits(a, b, otherID); got > 1e5 {
 		t.Errorf("idle classes sent %.0f bit/s", got)
 	}
@@ -93,5 +98,5 @@ func TestTrafficTBF(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
 	applyPolicy(t, lab, tbfPolicy)
 	a, b := traffic(t, lab, []int{5201}, 12, 3*time.Second, 8*time.Second)
-	within(t, "tbf root", rateBits(a, b, 0x10000), 1024e3, 0.05)
+	within(t, "tbf root", rateBits(a, b, 0x10000), 1024e3, tol)
 }
