@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/shaperdev/shaper/internal/netns"
 )
 
 // Down removes everything of the lab: its FRR daemons, the processes left in
@@ -46,12 +46,12 @@ func down(l *Lab) error {
 		}
 	}
 	for _, ns := range st.Netns {
-		if !netnsExists(ns) {
+		if !netns.Exists(ns) {
 			continue
 		}
 		killNetnsProcs(ns)
-		if err := netns.DeleteNamed(ns); err != nil {
-			errs = append(errs, fmt.Errorf("delete netns %s: %w", ns, err))
+		if err := netns.Delete(ns); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) == 0 {
@@ -125,7 +125,7 @@ func waitGone(dir, daemon string, d time.Duration) bool {
 // and so its links, alive after the name is gone.
 func killNetnsProcs(ns string) {
 	var want syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(netnsDir, ns), &want); err != nil {
+	if err := syscall.Stat(netns.Path(ns), &want); err != nil {
 		return
 	}
 	ents, err := os.ReadDir("/proc")

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shaperdev/shaper/internal/netns"
 )
 
 // FRR's daemons, as Debian's frr package installs them.
@@ -207,7 +209,7 @@ func (l *Lab) startDaemon(n *Node, dir, daemon string) error {
 	}
 	defer out.Close()
 	args := []string{
-		"--net=" + filepath.Join(netnsDir, l.Netns(n.Name)), "--",
+		"--net=" + netns.Path(l.Netns(n.Name)), "--",
 		filepath.Join(frrDir, daemon),
 		"-f", filepath.Join(dir, daemon+".conf"),
 		"-i", filepath.Join(dir, daemon+".pid"),

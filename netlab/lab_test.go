@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shaperdev/shaper/internal/netns"
 	"github.com/shaperdev/shaper/netlab"
 	"github.com/shaperdev/shaper/netlab/labtest"
-	"github.com/vishvananda/netns"
 )
 
 const pair = `
@@ -78,10 +78,10 @@ func TestUpRefusesForeignNetns(t *testing.T) {
 	labtest.Root(t)
 	name := labtest.UniqueName("lt-")
 	foreign := name + "-b"
-	if err := netlab.NewNetns(foreign); err != nil {
+	if err := netns.Create(foreign); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = netns.DeleteNamed(foreign) })
+	t.Cleanup(func() { _ = netns.Delete(foreign) })
 	topo, err := netlab.Parse("pair.yaml", []byte(pair))
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,7 @@ import (
 const bridgeName = "br0"
 
 func (l *Lab) upLinks(ctx context.Context) (string, error) {
-	err := parallel(ctx, len(l.topo.Links), 4, func(i int) error {
-		lk := l.topo.Links[i]
+	err := forEach(ctx, l.topo.Links, func(lk *Link) error {
 		if err := l.upLink(lk); err != nil {
 			a, b := lk.Endpoints[0], lk.Endpoints[1]
 			return fmt.Errorf("link %s:%s-%s:%s: %w", a.Node, a.Iface, b.Node, b.Iface, err)
@@ -165,8 +164,7 @@ func (l *Lab) upRoutes(ctx context.Context) (string, error) {
 	for _, n := range l.topo.Nodes {
 		count += len(n.Routes)
 	}
-	err := parallel(ctx, len(l.topo.Nodes), 4, func(i int) error {
-		n := l.topo.Nodes[i]
+	err := forEach(ctx, l.topo.Nodes, func(n *Node) error {
 		if len(n.Routes) == 0 {
 			return nil
 		}
