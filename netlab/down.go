@@ -85,11 +85,11 @@ func alive(dir, daemon string) bool {
 	return ok
 }
 
-// stopDaemons ends ospfd then zebra: SIGTERM, then SIGKILL after 3 s. The
+// stopDaemons ends the OSPF daemons then zebra: SIGTERM, then SIGKILL after 3 s. The
 // ones this process started are reaped; the others are left to their
 // parent (init).
 func (l *Lab) stopDaemons(dir string) {
-	for _, d := range []string{"ospfd", "zebra"} {
+	for _, d := range []string{"ospf6d", "ospfd", "zebra"} {
 		pid, ok := daemonPid(dir, d)
 		if !ok {
 			continue
