@@ -36,6 +36,11 @@ type options struct {
 	progress    io.Writer
 	name        string
 	ospfTimeout time.Duration
+
+	// failStep and failErr make Up fail after the named step has run:
+	// the tests' way to check what a failure leaves (export_test.go).
+	failStep string
+	failErr  error
 }
 
 // WithProgress writes one line per step of Up to w.
@@ -129,6 +134,9 @@ func Up(ctx context.Context, topo *Topology, opts ...Option) (*Lab, error) {
 		msg, err := s.run(ctx)
 		if err == nil {
 			err = ctx.Err()
+		}
+		if err == nil && s.name == o.failStep {
+			err = o.failErr
 		}
 		if err != nil {
 			l.progressf("failed\n")
