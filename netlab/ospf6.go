@@ -43,7 +43,7 @@ func ospf6dConfig(t *Topology, segs []*segment, n *Node) string {
 		if oi.passive {
 			b.WriteString(" ipv6 ospf6 passive\n")
 		}
-		b.WriteString("!\n")
+		b.WriteString(" ipv6 ospf6 retransmit-interval 1\n!\n") // as in ospfd.conf
 	}
 	b.WriteString("router ospf6\n")
 	if id := routerID(t, n); id != "" {

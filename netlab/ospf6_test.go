@@ -31,8 +31,8 @@ links: [[r1, r2], [r1, h]]
 	}
 	conf := ospf6dConfig(topo, resolvedSegments(topo), topo.Node("r1"))
 	for _, w := range []string{
-		"interface eth0\n ipv6 ospf6 area 0\n ipv6 ospf6 hello-interval 2\n ipv6 ospf6 dead-interval 8\n ipv6 ospf6 network point-to-point\n!\n",
-		"interface eth1\n ipv6 ospf6 area 0\n ipv6 ospf6 hello-interval 2\n ipv6 ospf6 dead-interval 8\n ipv6 ospf6 passive\n!\n",
+		"interface eth0\n ipv6 ospf6 area 0\n ipv6 ospf6 hello-interval 2\n ipv6 ospf6 dead-interval 8\n ipv6 ospf6 network point-to-point\n ipv6 ospf6 retransmit-interval 1\n!\n",
+		"interface eth1\n ipv6 ospf6 area 0\n ipv6 ospf6 hello-interval 2\n ipv6 ospf6 dead-interval 8\n ipv6 ospf6 passive\n ipv6 ospf6 retransmit-interval 1\n!\n",
 		"router ospf6\n ospf6 router-id 198.18.0.1\n redistribute static\n",
 	} {
 		if !strings.Contains(conf, w) {
