@@ -78,24 +78,32 @@ func RunPrivate(fn func() error) error {
 	}, fn)
 }
 
-// Create makes a named namespace like `ip netns add`. The thread that made
-// it (and so entered it) is thrown away. A partly made namespace is removed.
+// Create makes a named namespace like `ip netns add`: a new namespace bind
+// mounted on /run/netns/NAME. The thread that made it (and so entered it)
+// is thrown away. An existing name is refused (os.ErrExist) and left alone;
+// a namespace that could not be made is not left half made.
 func Create(name string) error {
-	if Exists(name) {
-		return fmt.Errorf("create netns %s: %w", name, os.ErrExist)
+	if err := os.MkdirAll(Dir, 0o755); err != nil {
+		return fmt.Errorf("create netns %s: %w", name, err)
 	}
-	err := onThread(func() (bool, error) {
-		h, err := vns.NewNamed(name) // unshares this thread, then bind mounts
-		if err != nil {
-			return false, err
+	path := Path(name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("create netns %s: %w", name, err)
+	}
+	f.Close()
+	err = onThread(func() (bool, error) {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return false, fmt.Errorf("unshare: %w", err)
 		}
-		h.Close()
-		return false, nil
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			return false, fmt.Errorf("bind mount on %s: %w", path, err)
+		}
+		return false, nil // never go back: the thread is in the new namespace
 	}, func() error { return nil })
 	if err != nil {
-		// NewNamed leaves the file behind when the mount fails.
-		_ = unix.Unmount(Path(name), unix.MNT_DETACH)
-		_ = os.Remove(Path(name))
+		_ = os.Remove(path) // ours: made above
 		return fmt.Errorf("create netns %s: %w", name, err)
 	}
 	return nil
