@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -75,9 +74,9 @@ func eventuallyPing(t *testing.T, lab *netlab.Lab, from string, to netip.Addr, w
 // addrPair is one ping: from an address of one node to an address of
 // another, of the same family.
 type addrPair struct {
-	from, to         string // nodes
-	src, dst         netip.Addr
-	lastErr, lastOut string
+	from, to string // nodes
+	src, dst netip.Addr
+	lastErr  string
 }
 
 func (p *addrPair) String() string {
@@ -111,9 +110,9 @@ func addressPairs(lab *netlab.Lab) []*addrPair {
 }
 
 // pingAll pings every address pair of the lab, from the source address,
-// again and again until all have answered once or within has passed; it
-// then fails the test listing the pairs that never answered. It returns how
-// long it took.
+// in rounds until all have answered once, or at least three rounds have
+// run and within has passed: it then fails the test listing the pairs that
+// never answered. It returns how long it took.
 func pingAll(t *testing.T, lab *netlab.Lab, within time.Duration) time.Duration {
 	t.Helper()
 	pairs := addressPairs(lab)
@@ -129,21 +128,18 @@ func pingAll(t *testing.T, lab *netlab.Lab, within time.Duration) time.Duration 
 	start := time.Now()
 	todo, rounds := pairs, 0
 	for len(todo) > 0 {
-		rounds++
-		todo = pingRound(lab, todo)
-		if rounds == 1 && len(todo) > 0 {
-			t.Logf("%d of %d pairs did not answer the first round, e.g. %s: %s", len(todo), len(pairs), todo[0], todo[0].lastOut)
-		}
-		if len(todo) > 0 && time.Since(start) > within {
+		if rounds >= 3 && time.Since(start) > within {
 			var lines []string
 			for _, p := range todo {
-				lines = append(lines, fmt.Sprintf("  %s: %s %s", p, p.lastErr, strings.TrimSpace(p.lastOut)))
+				lines = append(lines, fmt.Sprintf("  %s: %s", p, p.lastErr))
 			}
 			t.Fatalf("%d of %d address pairs of %s still unreachable after %s (%d rounds):\n%s",
-				len(todo), len(pairs), lab.Name(), within, rounds, strings.Join(lines, "\n"))
+				len(todo), len(pairs), lab.Name(), time.Since(start).Round(time.Millisecond), rounds, strings.Join(lines, "\n"))
 		}
-		if len(todo) > 0 {
-			time.Sleep(200 * time.Millisecond)
+		rounds++
+		todo = pingRound(t, lab, todo)
+		if rounds == 1 && len(todo) > 0 {
+			t.Logf("%d of %d pairs did not answer the first round, e.g. %s", len(todo), len(pairs), todo[0])
 		}
 	}
 	took := time.Since(start)
@@ -152,41 +148,44 @@ func pingAll(t *testing.T, lab *netlab.Lab, within time.Duration) time.Duration 
 	return took
 }
 
-// pingRound pings each pair once (1 s timeout, a few at a time) and
-// returns those that did not answer.
-func pingRound(lab *netlab.Lab, pairs []*addrPair) []*addrPair {
+// pingRound pings each pair (one socket per source address, up to 2 s,
+// asking again every 200 ms) and returns those that did not answer.
+func pingRound(t *testing.T, lab *netlab.Lab, pairs []*addrPair) []*addrPair {
+	t.Helper()
+	bySrc := map[netip.Addr][]*addrPair{}
+	for _, p := range pairs {
+		bySrc[p.src] = append(bySrc[p.src], p)
+	}
 	var mu sync.Mutex
 	var failed []*addrPair
 	var g errgroup.Group
 	g.SetLimit(8)
-	for _, p := range pairs {
+	for src, ps := range bySrc {
 		g.Go(func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			var out []byte
-			// ping is started from a thread inside the node (no nsenter):
-			// a round of a few hundred pings stays short.
-			err := labtest.In(lab.Netns(p.from), func() (err error) {
-				out, err = exec.CommandContext(ctx, "ping", "-n", "-c", "1", "-W", "1", "-I", p.src.String(), p.dst.String()).CombinedOutput()
-				return err
-			})
+			dsts := make([]netip.Addr, len(ps))
+			for i, p := range ps {
+				dsts[i] = p.dst
+			}
+			answered, err := pingFrom(lab.Netns(ps[0].from), src, dsts, 2*time.Second)
 			if err != nil {
-				mu.Lock()
-				p.lastErr, p.lastOut = err.Error(), lastLine(out)
-				failed = append(failed, p)
-				mu.Unlock()
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range ps {
+				if !answered[p.dst] {
+					p.lastErr = "no echo reply within 2s"
+					failed = append(failed, p)
+				}
 			}
 			return nil
 		})
 	}
-	_ = g.Wait()
+	if err := g.Wait(); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
 	slices.SortFunc(failed, func(a, b *addrPair) int { return strings.Compare(a.String(), b.String()) })
 	return failed
-}
-
-func lastLine(out []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
 }
 
 // exampleChecks are what each shipped example shows beyond every address

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -23,7 +24,43 @@ func (l *Lab) upLinks(ctx context.Context) (string, error) {
 		}
 		return nil
 	})
-	return fmt.Sprintf("%d veth pairs", len(l.topo.Links)), err
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if err := forEach(ctx, l.topo.Links, l.waitRunning); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d veth pairs, running after %.2fs", len(l.topo.Links), time.Since(start).Seconds()), nil
+}
+
+// waitRunning waits until both ends of a link are operationally up. The
+// kernel gives an interface that was set up its real qdisc (and so lets it
+// send) only in its link watch work, which runs up to a second later; until
+// then packets are dropped. Up returns a lab that passes traffic.
+func (l *Lab) waitRunning(lk *Link) error {
+	for _, ep := range lk.Endpoints {
+		h, err := handleAt(l.Netns(ep.Node))
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			link, err := h.LinkByName(ep.Iface)
+			if err != nil {
+				return fmt.Errorf("%s:%s: %w", ep.Node, ep.Iface, err)
+			}
+			if link.Attrs().OperState == netlink.OperUp {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s:%s is %s, not up, 5s after it was set up", ep.Node, ep.Iface, link.Attrs().OperState)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // upLink creates the veth pair straight into both nodes' namespaces under
