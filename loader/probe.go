@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"github.com/shaperdev/shaper/internal/netns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -57,20 +57,14 @@ func probeTCX() Probe {
 var errNoPrivateNetns = errors.New("cannot create a private netns")
 
 // attachInPrivateNetns attaches prog to lo in a namespace of its own, on an
-// OS thread that is thrown away afterwards (the goroutine ends with the
-// thread still locked, so Go terminates it and the namespace goes with it).
+// OS thread that is thrown away afterwards (and the namespace with it).
 func attachInPrivateNetns(prog *ebpf.Program) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with us
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("%w: %v", errNoPrivateNetns, err)
-			return
-		}
+	entered := false
+	err := netns.RunPrivate(func() error {
+		entered = true
 		lo, err := netlink.LinkByName("lo")
 		if err != nil {
-			done <- fmt.Errorf("%w: find lo: %v", errNoPrivateNetns, err)
-			return
+			return fmt.Errorf("%w: find lo: %v", errNoPrivateNetns, err)
 		}
 		l, err := link.AttachTCX(link.TCXOptions{
 			Interface: lo.Attrs().Index,
@@ -78,12 +72,14 @@ func attachInPrivateNetns(prog *ebpf.Program) error {
 			Attach:    ebpf.AttachTCXIngress,
 		})
 		if err != nil {
-			done <- err
-			return
+			return err
 		}
-		done <- l.Close()
-	}()
-	return <-done
+		return l.Close()
+	})
+	if err != nil && !entered {
+		return fmt.Errorf("%w: %v", errNoPrivateNetns, err)
+	}
+	return err
 }
 
 // probeByMissingDevice attaches to an ifindex that cannot exist: a kernel

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/shaperdev/shaper/internal/netns"
 )
 
 // Down removes everything of the lab: its FRR daemons, the processes left in
@@ -46,12 +46,12 @@ func down(l *Lab) error {
 		}
 	}
 	for _, ns := range st.Netns {
-		if !netnsExists(ns) {
+		if !netns.Exists(ns) {
 			continue
 		}
 		killNetnsProcs(ns)
-		if err := netns.DeleteNamed(ns); err != nil {
-			errs = append(errs, fmt.Errorf("delete netns %s: %w", ns, err))
+		if err := netns.Delete(ns); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) == 0 {
@@ -85,11 +85,11 @@ func alive(dir, daemon string) bool {
 	return ok
 }
 
-// stopDaemons ends ospfd then zebra: SIGTERM, then SIGKILL after 3 s. The
+// stopDaemons ends the OSPF daemons then zebra: SIGTERM, then SIGKILL after 3 s. The
 // ones this process started are reaped; the others are left to their
 // parent (init).
 func (l *Lab) stopDaemons(dir string) {
-	for _, d := range []string{"ospfd", "zebra"} {
+	for _, d := range []string{"ospf6d", "ospfd", "zebra"} {
 		pid, ok := daemonPid(dir, d)
 		if !ok {
 			continue
@@ -125,7 +125,7 @@ func waitGone(dir, daemon string, d time.Duration) bool {
 // and so its links, alive after the name is gone.
 func killNetnsProcs(ns string) {
 	var want syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(netnsDir, ns), &want); err != nil {
+	if err := syscall.Stat(netns.Path(ns), &want); err != nil {
 		return
 	}
 	ents, err := os.ReadDir("/proc")

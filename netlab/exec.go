@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
+
+	"github.com/shaperdev/shaper/internal/netns"
 )
 
 // Command returns a command that runs argv inside a node's namespace, for
@@ -13,7 +14,7 @@ import (
 // the network namespace (nsenter --net), unlike `ip netns exec` which also
 // remounts /sys and so hides bpffs.
 func (l *Lab) Command(ctx context.Context, node string, argv ...string) *exec.Cmd {
-	args := append([]string{"--net=" + filepath.Join(netnsDir, l.Netns(node)), "--"}, argv...)
+	args := append([]string{"--net=" + netns.Path(l.Netns(node)), "--"}, argv...)
 	return exec.CommandContext(ctx, "nsenter", args...)
 }
 

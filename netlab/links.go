@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -16,15 +17,50 @@ import (
 const bridgeName = "br0"
 
 func (l *Lab) upLinks(ctx context.Context) (string, error) {
-	err := parallel(ctx, len(l.topo.Links), 4, func(i int) error {
-		lk := l.topo.Links[i]
+	err := forEach(ctx, l.topo.Links, func(lk *Link) error {
 		if err := l.upLink(lk); err != nil {
 			a, b := lk.Endpoints[0], lk.Endpoints[1]
 			return fmt.Errorf("link %s:%s-%s:%s: %w", a.Node, a.Iface, b.Node, b.Iface, err)
 		}
 		return nil
 	})
-	return fmt.Sprintf("%d veth pairs", len(l.topo.Links)), err
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if err := forEach(ctx, l.topo.Links, l.waitRunning); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d veth pairs, running after %.2fs", len(l.topo.Links), time.Since(start).Seconds()), nil
+}
+
+// waitRunning waits until both ends of a link are operationally up. The
+// kernel gives an interface that was set up its real qdisc (and so lets it
+// send) only in its link watch work, which runs up to a second later; until
+// then packets are dropped. Up returns a lab that passes traffic.
+func (l *Lab) waitRunning(lk *Link) error {
+	for _, ep := range lk.Endpoints {
+		h, err := handleAt(l.Netns(ep.Node))
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			link, err := h.LinkByName(ep.Iface)
+			if err != nil {
+				return fmt.Errorf("%s:%s: %w", ep.Node, ep.Iface, err)
+			}
+			if link.Attrs().OperState == netlink.OperUp {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s:%s is %s, not up, 5s after it was set up", ep.Node, ep.Iface, link.Attrs().OperState)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // upLink creates the veth pair straight into both nodes' namespaces under
@@ -165,8 +201,7 @@ func (l *Lab) upRoutes(ctx context.Context) (string, error) {
 	for _, n := range l.topo.Nodes {
 		count += len(n.Routes)
 	}
-	err := parallel(ctx, len(l.topo.Nodes), 4, func(i int) error {
-		n := l.topo.Nodes[i]
+	err := forEach(ctx, l.topo.Nodes, func(n *Node) error {
 		if len(n.Routes) == 0 {
 			return nil
 		}

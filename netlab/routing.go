@@ -24,6 +24,44 @@ func resolveRoutes(t *Topology, segs []*segment, p *problems) {
 				n.Routes = append(n.Routes, r)
 			}
 		}
+		addDefault6(t, segs, n, owners)
+	}
+}
+
+// addDefault6 gives a node an IPv6 default route through the router of its
+// IPv4 default route, when it has none of its own and both share an IPv6
+// subnet: every address a lab hands out must be reachable, not only the
+// IPv4 ones.
+func addDefault6(t *Topology, segs []*segment, n *Node, owners map[netip.Addr]owner) {
+	var v4 Route
+	for _, r := range n.Routes {
+		switch {
+		case r.Dst == default6:
+			return
+		case r.Dst == default4 && r.Via.IsValid():
+			v4 = r
+		}
+	}
+	o, ok := owners[v4.Via]
+	if !v4.Via.IsValid() || !ok || t.Node(o.node).Kind != KindRouter {
+		return
+	}
+	s := segmentOf(segs, o.ep)
+	if s == nil || !s.subnet[1].IsValid() {
+		return
+	}
+	var gw netip.Addr
+	for _, a := range o.ep.Addrs {
+		if a.Addr().Is6() {
+			gw = a.Addr()
+			break
+		}
+	}
+	for _, ep := range t.Interfaces(n.Name) {
+		if gw.IsValid() && segmentOf(segs, ep) == s && hasFamily(ep, 1) {
+			n.Routes = append(n.Routes, Route{Dst: default6, Via: gw, Dev: v4.Dev, Pos: v4.Pos})
+			return
+		}
 	}
 }
 

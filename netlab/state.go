@@ -18,9 +18,6 @@ import (
 // removes every namespace, removes the records too.
 var StateRoot = "/run/shaper/labs"
 
-// netnsDir is where `ip netns` keeps named namespaces.
-const netnsDir = "/run/netns"
-
 // state is a lab's record. Netns lists the namespaces this lab created and
 // only those: Down removes nothing else.
 type state struct {
@@ -101,9 +98,4 @@ func Labs() ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
-}
-
-func netnsExists(name string) bool {
-	_, err := os.Stat(filepath.Join(netnsDir, name))
-	return err == nil
 }

@@ -30,7 +30,9 @@ type NodeStatus struct {
 	Interfaces     []IfaceStatus   `json:"interfaces"`
 	Routes         []string        `json:"routes,omitempty"`
 	OSPFNeighbours []OSPFNeighbour `json:"ospf_neighbours,omitempty"`
-	Error          string          `json:"error,omitempty"`
+	// OSPF6Neighbours are the OSPFv3 (IPv6) adjacencies.
+	OSPF6Neighbours []OSPFNeighbour `json:"ospf6_neighbours,omitempty"`
+	Error           string          `json:"error,omitempty"`
 }
 
 // IfaceStatus is one interface of a node.
@@ -67,6 +69,13 @@ func (l *Lab) Status(ctx context.Context) (*StatusReport, error) {
 				ns.Error = err.Error()
 			}
 			ns.OSPFNeighbours = nbrs
+			if wantOSPF6(l.topo) {
+				nbrs, err := ospf6Neighbours(ctx, nodeDir(l.name, n.Name))
+				if err != nil && ns.Error == "" {
+					ns.Error = err.Error()
+				}
+				ns.OSPF6Neighbours = nbrs
+			}
 		}
 		rep.Nodes = append(rep.Nodes, ns)
 	}
@@ -179,7 +188,7 @@ func (r *StatusReport) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, n := range r.Nodes {
-		if len(n.Routes) == 0 && len(n.OSPFNeighbours) == 0 {
+		if len(n.Routes) == 0 && len(n.OSPFNeighbours) == 0 && len(n.OSPF6Neighbours) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s routes:\n", n.Name)
@@ -188,6 +197,9 @@ func (r *StatusReport) WriteTable(w io.Writer) error {
 		}
 		for _, nb := range n.OSPFNeighbours {
 			fmt.Fprintf(w, "  ospf neighbour %s %s on %s (%s)\n", nb.RouterID, nb.State, nb.Iface, nb.Address)
+		}
+		for _, nb := range n.OSPF6Neighbours {
+			fmt.Fprintf(w, "  ospf6 neighbour %s %s on %s\n", nb.RouterID, nb.State, nb.Iface)
 		}
 	}
 	return nil

@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/shaperdev/shaper/internal/netns"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vns "github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
 )
 
 // Lab is a lab that is up.
@@ -34,6 +36,11 @@ type options struct {
 	progress    io.Writer
 	name        string
 	ospfTimeout time.Duration
+
+	// failStep and failErr make Up fail after the named step has run:
+	// the tests' way to check what a failure leaves (export_test.go).
+	failStep string
+	failErr  error
 }
 
 // WithProgress writes one line per step of Up to w.
@@ -128,6 +135,9 @@ func Up(ctx context.Context, topo *Topology, opts ...Option) (*Lab, error) {
 		if err == nil {
 			err = ctx.Err()
 		}
+		if err == nil && s.name == o.failStep {
+			err = o.failErr
+		}
 		if err != nil {
 			l.progressf("failed\n")
 			if derr := l.Down(); derr != nil {
@@ -145,7 +155,7 @@ func (l *Lab) progressf(format string, args ...any) { fmt.Fprintf(l.opts.progres
 // checkFree refuses to build over a namespace that is not ours.
 func checkFree(names []string) error {
 	for _, ns := range names {
-		if netnsExists(ns) {
+		if netns.Exists(ns) {
 			return fmt.Errorf("network namespace %s already exists and is not part of this lab: remove it (ip netns del %s) or rename the lab", ns, ns)
 		}
 	}
@@ -166,22 +176,19 @@ func Open(name string) (*Lab, error) {
 }
 
 func (l *Lab) upNamespaces(ctx context.Context) (string, error) {
-	created := 0
-	var mu sync.Mutex
-	err := parallel(ctx, len(l.topo.Nodes), 4, func(i int) error {
-		n := l.topo.Nodes[i]
+	var created atomic.Int32
+	err := forEach(ctx, l.topo.Nodes, func(n *Node) error {
 		ns := l.Netns(n.Name)
-		if !netnsExists(ns) {
-			if err := NewNetns(ns); err != nil {
-				return fmt.Errorf("create netns %s: %w", ns, err)
+		if !netns.Exists(ns) {
+			if err := netns.Create(ns); err != nil {
+				return err
 			}
-			mu.Lock()
-			created++
-			mu.Unlock()
+			created.Add(1)
 		}
-		return InNetns(ns, func() error { return setupNode(l.name, n) })
+		return netns.Run(ns, func() error { return setupNode(l.name, n) })
 	})
-	return fmt.Sprintf("%d created, %d present", created, len(l.topo.Nodes)-created), err
+	c := int(created.Load())
+	return fmt.Sprintf("%d created, %d present", c, len(l.topo.Nodes)-c), err
 }
 
 // setupNode runs inside the node's namespace: loopback up, no IPv6
@@ -224,74 +231,9 @@ func setupNode(lab string, n *Node) error {
 	return netlink.LinkSetUp(br)
 }
 
-// NewNetns creates a named network namespace like `ip netns add` (bind
-// mounted under /run/netns), leaving the calling thread where it was.
-func NewNetns(name string) error {
-	return onLockedThread(func() error {
-		h, err := netns.NewNamed(name) // moves the thread into it
-		if err != nil {
-			return fmt.Errorf("create netns %s: %w", name, err)
-		}
-		return h.Close()
-	}, func() error { return nil })
-}
-
-// InNetns runs fn on a locked OS thread inside the named network
-// namespace. Netlink sockets, links and TCX attachments made in fn belong
-// to that namespace. The error is os.ErrNotExist-wrapped when the
-// namespace does not exist.
-func InNetns(name string, fn func() error) error {
-	return onLockedThread(func() error {
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			return fmt.Errorf("open netns %s: %w", name, err)
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			return fmt.Errorf("enter netns %s: %w", name, err)
-		}
-		return nil
-	}, fn)
-}
-
-// onLockedThread locks the OS thread, moves it (move), runs fn there and
-// brings the thread back. A move that failed may or may not have moved the
-// thread (NewNamed unshares before it mounts): it goes back only if it left.
-func onLockedThread(move, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := move(); err != nil {
-		if cur, cerr := netns.Get(); cerr == nil {
-			defer cur.Close()
-			if cur.Equal(orig) {
-				runtime.UnlockOSThread()
-				return err
-			}
-		}
-		return restoreThread(orig, err)
-	}
-	return restoreThread(orig, fn())
-}
-
-// restoreThread returns the locked thread to orig and unlocks it. A thread
-// that cannot go back stays locked, so the runtime ends it with its
-// goroutine instead of reusing it in the wrong namespace.
-func restoreThread(orig netns.NsHandle, ferr error) error {
-	if err := netns.Set(orig); err != nil {
-		return errors.Join(ferr, fmt.Errorf("return to the original netns: %w", err))
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
-
 // handleAt opens a netlink handle inside a named namespace.
 func handleAt(ns string) (*netlink.Handle, error) {
-	nsh, err := netns.GetFromName(ns)
+	nsh, err := vns.GetFromName(ns)
 	if err != nil {
 		return nil, fmt.Errorf("open netns %s: %w", ns, err)
 	}
@@ -303,42 +245,18 @@ func handleAt(ns string) (*netlink.Handle, error) {
 	return h, nil
 }
 
-// parallel runs fn(0..n-1) on up to workers goroutines and returns the
-// first error; it stops starting new work after an error.
-func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  int
-	)
-	take := func() (int, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if first != nil || next >= n || ctx.Err() != nil {
-			return 0, false
-		}
-		next++
-		return next - 1, true
-	}
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i, ok := take(); ok; i, ok = take() {
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
+// forEach runs fn for every item on up to four goroutines and returns the
+// first error; after an error (or when ctx ends) it starts no more.
+func forEach[T any](ctx context.Context, items []T, fn func(T) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, it := range items {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-		}()
+			return fn(it)
+		})
 	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return g.Wait()
 }

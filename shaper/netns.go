@@ -3,10 +3,8 @@ package shaper
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
-	"github.com/shaperdev/shaper/netlab"
+	"github.com/shaperdev/shaper/internal/netns"
 )
 
 // netnsError says a named network namespace is missing: the user's input.
@@ -25,8 +23,9 @@ func inNetns(name string, fn func() error) error {
 	if name == "" {
 		return fn()
 	}
-	if _, err := os.Stat(filepath.Join("/run/netns", name)); errors.Is(err, os.ErrNotExist) {
+	err := netns.Run(name, fn)
+	if nx := (*netns.NotExistError)(nil); errors.As(err, &nx) && nx.Name == name {
 		return netnsError{name}
 	}
-	return netlab.InNetns(name, fn)
+	return err
 }

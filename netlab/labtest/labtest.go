@@ -7,12 +7,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
-	"strings"
 	"testing"
 
+	"github.com/shaperdev/shaper/internal/netns"
 	"github.com/shaperdev/shaper/netlab"
-	"github.com/vishvananda/netns"
 )
 
 // Root skips the test with a message when not running as root, and fails
@@ -47,22 +47,21 @@ func Netns(t testing.TB, prefix string) string {
 	t.Helper()
 	Root(t)
 	name := UniqueName(prefix)
-	if err := newNamed(name); err != nil {
-		t.Fatalf("create netns %s: %v", name, err)
+	if err := netns.Create(name); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := netns.DeleteNamed(name); err != nil && !strings.Contains(err.Error(), "no such file") {
-			t.Errorf("delete netns %s: %v", name, err)
+		if err := netns.Delete(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Error(err)
 		}
 	})
 	return name
 }
 
-func newNamed(name string) error { return netlab.NewNetns(name) }
-
-// In runs fn with the calling goroutine's OS thread inside the named
-// namespace, and returns the thread to where it was.
-func In(name string, fn func() error) error { return netlab.InNetns(name, fn) }
+// In runs fn on a locked OS thread inside the named namespace (see
+// internal/netns.Run); the caller's thread does not move. t.Fatal inside fn
+// ends the test as it would outside.
+func In(name string, fn func() error) error { return netns.Run(name, fn) }
 
 // Lab parses a topology, brings it up under a unique name and removes it
 // when the test ends, also when it fails. Parse or build errors fail the
