@@ -10,13 +10,6 @@ import (
 	"time"
 )
 
-// Pos is where a value stands in the source file (1-based).
-type Pos struct {
-	File string `json:"file,omitempty"`
-	Line int    `json:"line,omitempty"`
-	Col  int    `json:"col,omitempty"`
-}
-
 // Policy is a decoded and validated policy v1 document.
 type Policy struct {
 	Version    int         `json:"version"`
