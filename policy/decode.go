@@ -46,9 +46,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 		v.policy(p)
 		d.Errs = append(d.Errs, v.errs...)
 	}
-	errs := finish(d.Errs)
-	errs.Quote(file, data)
-	if err := errs.Err(); err != nil {
+	if err := finish(d.Errs).Report(file, data); err != nil {
 		return nil, err
 	}
 	return p, nil

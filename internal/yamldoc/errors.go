@@ -174,6 +174,14 @@ func (l List) Quote(file string, src []byte) {
 	}
 }
 
+// Report sorts the list, quotes the lines of file from src and returns the
+// list as an error, or nil when it is empty.
+func (l List) Report(file string, src []byte) error {
+	l.Sort()
+	l.Quote(file, src)
+	return l.Err()
+}
+
 // Err returns the list as an error, or nil when it is empty.
 func (l List) Err() error {
 	if len(l) == 0 {
