@@ -211,6 +211,9 @@ func (c *converter) node(n ast.Node, at *token.Token) *Node {
 	case *ast.BoolNode:
 		return c.scalar(n.Token, TagBool, n.Token.Value, nil)
 	case *ast.NullNode:
+		if n.Token.Type == token.ImplicitNullType {
+			return c.scalar(n.Token, TagNull, "", nil) // "key:" with nothing after it
+		}
 		return c.scalar(n.Token, TagNull, n.Token.Value, nil)
 	case *ast.MergeKeyNode:
 		return c.scalar(n.Token, TagStr, n.Token.Value, nil)
@@ -229,6 +232,7 @@ func (c *converter) tagged(n *ast.TagNode) *Node {
 	}
 	out := *v
 	out.Tag, out.num = tag, nil
+	c.place(&out, n.Start) // the value starts at its tag
 	switch tag {
 	case TagStr:
 		if tk := n.Value.GetToken(); tk != nil && v.Tag != TagNull {
