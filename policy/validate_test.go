@@ -288,3 +288,16 @@ func TestValidateInGo(t *testing.T) {
 		t.Fatalf("class a resolved to rate %d ceil %d", a.Rate.Bits, a.Ceil.Bits)
 	}
 }
+
+// YAML number forms read as the numbers they are: 1e6 is 1000000 bit/s,
+// 0x600 bytes is 1536, and "4.1mbit" is exact.
+func TestNumberForms(t *testing.T) {
+	p, err := Parse("p.yaml", []byte("version: 1\ninterfaces:\n  - {name: a, egress: {rate: 1e6}}\n  - {name: b, egress: {tbf: {rate: 4.1mbit, burst: 0x600, latency: 1e3}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbf := p.Interfaces[1].Egress.TBF
+	if r := p.Interfaces[0].Egress.Rate.Bits; r != 1_000_000 || tbf.Rate != 4_100_000 || tbf.Burst != 1536 || tbf.Latency.Microseconds() != 1000 {
+		t.Errorf("rate %d, tbf %+v", r, tbf)
+	}
+}

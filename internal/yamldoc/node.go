@@ -2,6 +2,7 @@ package yamldoc
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 
 	"github.com/goccy/go-yaml/ast"
@@ -28,6 +29,10 @@ const (
 	TagBool  = "!!bool"
 	TagNull  = "!!null"
 )
+
+// coreFloat is the float of YAML 1.2's core schema, for the forms with an
+// exponent that the parser leaves as strings.
+var coreFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$`)
 
 // Node is one value of a document with its position.
 type Node struct {
@@ -199,6 +204,13 @@ func (c *converter) node(n ast.Node, at *token.Token) *Node {
 	case *ast.LiteralNode:
 		return c.scalar(n.Start, TagStr, n.Value.Value, nil)
 	case *ast.StringNode:
+		if n.Token.Type == token.StringType && coreFloat.MatchString(n.Value) {
+			// YAML 1.2's core schema reads 1e6 as a number; the parser
+			// leaves it a string.
+			if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
+				return c.scalar(n.Token, TagFloat, n.Value, f)
+			}
+		}
 		return c.scalar(n.Token, TagStr, n.Value, nil)
 	case *ast.IntegerNode:
 		return c.scalar(n.Token, TagInt, n.Token.Value, n.Value)

@@ -33,6 +33,7 @@ func TestParseNodes(t *testing.T) {
 		{"a:\nb: ~", "{!!str:a@1:1 !!null:@1:3 !!str:b@2:1 !!null:~@2:4}@1:1"},
 		{"a: !!str 80\nb: 0x50\nc: 1.5\nd: true", "{!!str:a@1:1 !!str:80@1:4 !!str:b@2:1 !!int:0x50@2:4 !!str:c@3:1 !!float:1.5@3:4 !!str:d@4:1 !!bool:true@4:4}@1:1"},
 		{"a: &x [1]\nb: *x", "{!!str:a@1:1 [!!int:1@1:8]@1:7 !!str:b@2:1 [!!int:1@1:8]@1:7}@1:1"},
+		{"a: 1e3\nb: '1e3'\nc: 1.5E-2\nd: 1e", "{!!str:a@1:1 !!float:1e3@1:4 !!str:b@2:1 !!str:1e3@2:4 !!str:c@3:1 !!float:1.5E-2@3:4 !!str:d@4:1 !!str:1e@4:4}@1:1"},
 		{"a: |\n  text\n", "{!!str:a@1:1 !!str:text\n@1:4}@1:1"},
 	}
 	for _, tt := range tests {
