@@ -1,6 +1,7 @@
-// Package policy is the policy document: its types, YAML decoding with
-// file:line:col errors, units and validation. It is pure: no netlink, no
-// syscalls, so every test of it runs unprivileged.
+// Package policy is the policy document: its types, decoding (on
+// internal/yamldoc, so every error has its file:line:col and quotes its
+// line; tc units from internal/units) and validation. It is pure: no
+// netlink, no syscalls, so every test of it runs unprivileged.
 package policy
 
 import (
