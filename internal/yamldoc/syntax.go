@@ -35,7 +35,7 @@ func syntaxError(file string, src []byte, err error) *Error {
 	case strings.HasPrefix(msg, "mapping value is not allowed"):
 		return keyInValue(tk, lines, at)
 	case strings.HasPrefix(msg, "value is not allowed"):
-		return misindented(tk, pos)
+		return misplaced(tk, lines, pos)
 	}
 	return Errorf(pos, "", "invalid YAML: %s", msg)
 }
@@ -185,14 +185,38 @@ func keyInValue(tk *token.Token, lines []string, at func(line, col int) Pos) *Er
 	return Errorf(at(l, col), hint, "invalid YAML: this key is indented more than the key above it")
 }
 
-// misindented explains a key that is indented less than its siblings but
-// more than its parent.
-func misindented(tk *token.Token, pos Pos) *Error {
+// misplaced explains a value where none can stand: a closer that closes
+// nothing, a key beside list items, or a key indented less than its
+// siblings but more than its parent.
+func misplaced(tk *token.Token, lines []string, pos Pos) *Error {
+	if c, _ := closerIn(tk, true); c != "" && strings.HasPrefix(tk.Value, c) {
+		open := map[string]string{"]": "[", "}": "{"}[c]
+		return Errorf(pos, fmt.Sprintf("remove it, or add the '%s' it should close", open),
+			"invalid YAML: this '%s' closes nothing", c)
+	}
+	if prev := previousLine(lines, pos.Line); prev != "" {
+		trimmed := strings.TrimLeft(prev, " ")
+		if len(prev)-len(trimmed) == pos.Col-1 && strings.HasPrefix(trimmed, "- ") {
+			return Errorf(pos, fmt.Sprintf(`make it an item ("- %s") or indent it like the keys of the mapping it belongs to`, strings.TrimSpace(lines[pos.Line-1])),
+				"invalid YAML: a key cannot stand beside list items at the same indentation")
+		}
+	}
 	hint := "indent it like the other keys of its mapping"
 	if k := keyBefore(tk); k != nil && k.Position.Column != tk.Position.Column {
 		hint = fmt.Sprintf("line it up with %q on line %d (column %d)", k.Value, k.Position.Line, k.Position.Column)
 	}
 	return Errorf(pos, hint, "invalid YAML: this line is not indented like the lines above it")
+}
+
+// previousLine returns the nearest line above line that holds more than
+// spaces and comments.
+func previousLine(lines []string, line int) string {
+	for l := line - 1; l >= 1 && l <= len(lines); l-- {
+		if t := strings.TrimSpace(lines[l-1]); t != "" && !strings.HasPrefix(t, "#") {
+			return lines[l-1]
+		}
+	}
+	return ""
 }
 
 // keyBefore returns the nearest key before tk on an earlier line.

@@ -61,6 +61,14 @@ p.yaml:1:9: invalid YAML: '}' does not close the '[' opened before it; write ']'
 p.yaml:1:10: invalid YAML: '}' does not close the '[' opened before it; write ']' to close the '[' at line 1, column 8
   1 | a: {b: [1}
     |          ^`},
+		{"closer that closes nothing", "a: [b, c]]\n", `
+p.yaml:1:10: invalid YAML: this ']' closes nothing; remove it, or add the '[' it should close
+  1 | a: [b, c]]
+    |          ^`},
+		{"key beside list items", "a:\n  - b\n  c: 1\n", `
+p.yaml:3:3: invalid YAML: a key cannot stand beside list items at the same indentation; make it an item ("- c: 1") or indent it like the keys of the mapping it belongs to
+  3 |   c: 1
+    |   ^`},
 		{"second document", "a: 1\n---\nb: 2\n", `
 p.yaml:2:1: a file holds one YAML document, this is a second one; remove the "---" separator and everything after it
   2 | ---
