@@ -369,15 +369,21 @@ func (d *decoder) endpoint(n *yamldoc.Node) *Endpoint {
 	return ep
 }
 
+// linkRateHint leaves out percentages: a link has no parent rate.
+const linkRateHint = "write a number with a unit: kbit, mbit, gbit (bits/s) or kbps, mbps (bytes/s), like 100mbit"
+
 // parseRate reads a tc rate into bits/s: 100mbit, 4.1mbit, 10mbps
 // (bytes/s), 8000bit.
 func parseRate(s string) (uint64, error) {
 	bits, _, isPct, err := units.ParseRate(s)
 	switch {
 	case err != nil:
+		if ue, ok := err.(*units.Error); ok {
+			ue.Hint = linkRateHint
+		}
 		return 0, err
 	case isPct:
-		return 0, fmt.Errorf("rate %q: a link has no parent rate to take a percentage of: write e.g. 100mbit", s)
+		return 0, &units.Error{Msg: fmt.Sprintf("rate %q is a percentage, but a link has no parent rate", s), Hint: linkRateHint}
 	case bits < 8000:
 		return 0, fmt.Errorf("rate %q is below 8kbit", s)
 	}

@@ -20,6 +20,19 @@ func (p *problems) add(pos Pos, format string, args ...any) {
 
 func (p *problems) empty() bool { return len(p.list) == 0 }
 
+// unknownNodeHint names the node a misspelt name likely means, or the
+// nodes there are.
+func unknownNodeHint(t *Topology, name string) string {
+	names := make([]string, len(t.Nodes))
+	for i, n := range t.Nodes {
+		names[i] = n.Name
+	}
+	if s := yamldoc.Suggest(name, names); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	return "declare it under nodes: (known: " + nodeNames(t) + ")"
+}
+
 // inputError is a user error without a file position (a lab name on the
 // command line, a lab that is not up).
 type inputError struct{ msg string }

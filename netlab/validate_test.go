@@ -89,7 +89,7 @@ nodes:
   b: {}
 links:
   - {endpoints: [a, b], rate: 10 apples}
-`, []string{"lab.yaml:3:20: ipv4 pool 203.0.113.0/24 must lie inside 198.18.0.0/15", "lab.yaml:5:13: ospf runs on routers only", `lab.yaml:8:31: unknown unit "apples" in rate "10 apples"`}},
+`, []string{"lab.yaml:3:20: ipv4 pool 203.0.113.0/24 must lie inside 198.18.0.0/15", "lab.yaml:5:13: ospf runs on routers only", `lab.yaml:8:31: unknown unit "apples" in rate "10 apples"; write a number with a unit: kbit, mbit, gbit (bits/s) or kbps, mbps (bytes/s), like 100mbit`}},
 		{"via auto with two routers", `
 name: x
 addressing: auto
@@ -110,11 +110,12 @@ nodes:
 links:
   - {endpoints: [a, b], mtu: big, delay: 20ms, loss: 1%}
   - {endpoints: [a, b], delay: 3 weeks, loss: 200%}
+  - [a, "bb"]
 `, []string{`lab.yaml:4:7: unknown key "mut" in node a; did you mean "mtu"?`,
 			`lab.yaml:5:19: "kind" is given twice in node b; the first is at line 5, column 7`,
 			`lab.yaml:6:3: "a" is given twice in nodes; the first is at line 4, column 3`,
 			`lab.yaml:8:30: mtu must be a whole number, not the string "big"`,
-			`lab.yaml:9:32: unknown unit "weeks" in time "3 weeks"`, `lab.yaml:9:47: percentage "200%" is out of range`}},
+			`lab.yaml:9:32: unknown unit "weeks" in time "3 weeks"`, `lab.yaml:9:47: percentage "200%" is out of range`, `lab.yaml:10:9: unknown node "bb" in link: did you mean "b"?`}},
 		{"switch loop", `
 name: x
 nodes: {a: {}, b: {}, s1: {kind: switch}, s2: {kind: switch}}
