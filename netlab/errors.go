@@ -2,57 +2,35 @@ package netlab
 
 import (
 	"fmt"
-	"sort"
-	"strings"
+
+	"github.com/shaperdev/shaper/internal/yamldoc"
 )
 
-// Problem is one thing wrong with a topology file.
-type Problem struct {
-	Pos Pos
-	Msg string
-}
+// TopologyError lists every problem found in a topology file, sorted by
+// position, each quoting its line. It is the user's input that is wrong:
+// BadInput reports true (exit code 2).
+type TopologyError = yamldoc.List
 
-func (p Problem) String() string { return p.Pos.String() + ": " + p.Msg }
-
-// TopologyError lists every problem found in a topology file. It is the
-// user's input that is wrong: BadInput reports true (exit code 2).
-type TopologyError struct {
-	Problems []Problem
-}
-
-func (e *TopologyError) Error() string {
-	lines := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// BadInput marks the error as the user's: the CLI exits with code 2.
-func (e *TopologyError) BadInput() bool { return true }
-
-// problems collects errors while decoding and validating.
-type problems struct{ list []Problem }
+// problems collects the errors of the checks that run after decoding.
+type problems struct{ list yamldoc.List }
 
 func (p *problems) add(pos Pos, format string, args ...any) {
-	p.list = append(p.list, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	p.list = append(p.list, yamldoc.Errorf(pos, "", format, args...))
 }
 
 func (p *problems) empty() bool { return len(p.list) == 0 }
 
-// err returns the problems sorted by position, or nil.
-func (p *problems) err() error {
-	if len(p.list) == 0 {
-		return nil
+// unknownNodeHint names the node a misspelt name likely means, or the
+// nodes there are.
+func unknownNodeHint(t *Topology, name string) string {
+	names := make([]string, len(t.Nodes))
+	for i, n := range t.Nodes {
+		names[i] = n.Name
 	}
-	sort.SliceStable(p.list, func(i, j int) bool {
-		a, b := p.list[i].Pos, p.list[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-	return &TopologyError{Problems: p.list}
+	if s := yamldoc.Suggest(name, names); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	return "declare it under nodes: (known: " + nodeNames(t) + ")"
 }
 
 // inputError is a user error without a file position (a lab name on the

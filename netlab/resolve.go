@@ -128,7 +128,7 @@ func resolveLinks(t *Topology, p *problems) {
 		for _, ep := range l.Endpoints {
 			n := t.Node(ep.Node)
 			if n == nil {
-				p.add(ep.Pos, "unknown node %q in link: declare it under nodes: (known: %s)", ep.Node, nodeNames(t))
+				p.add(ep.Pos, "unknown node %q in link: %s", ep.Node, unknownNodeHint(t, ep.Node))
 				continue
 			}
 			if n.Kind == KindSwitch {

@@ -11,9 +11,10 @@
 package netlab
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/shaperdev/shaper/internal/yamldoc"
 )
 
 // Kind is what a node is.
@@ -36,17 +37,7 @@ const (
 )
 
 // Pos is a place in the topology file.
-type Pos struct {
-	File      string
-	Line, Col int
-}
-
-func (p Pos) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
-}
+type Pos = yamldoc.Pos
 
 // Topology is a resolved lab description: defaults applied, interface names
 // and automatic addresses assigned, routes resolved. It is what Up builds

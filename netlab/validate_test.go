@@ -64,7 +64,7 @@ nodes:
   a: {kind: server, colour: red}
   b: {}
 links: [[a, b]]
-`, []string{`lab.yaml:4:13: unknown kind "server"`, `lab.yaml:4:21: unknown field "colour" in node a`}},
+`, []string{`lab.yaml:4:13: unknown kind "server"`, `lab.yaml:4:21: unknown key "colour" in node a; known keys are "kind", "mtu", "ospf" or "routes"`}},
 		{"bad names", `
 name: "bad name"
 nodes:
@@ -89,7 +89,7 @@ nodes:
   b: {}
 links:
   - {endpoints: [a, b], rate: 10 apples}
-`, []string{"lab.yaml:3:20: ipv4 pool 203.0.113.0/24 must lie inside 198.18.0.0/15", "lab.yaml:5:13: ospf runs on routers only", `lab.yaml:8:31: rate "10 apples"`}},
+`, []string{"lab.yaml:3:20: ipv4 pool 203.0.113.0/24 must lie inside 198.18.0.0/15", "lab.yaml:5:13: ospf runs on routers only", `lab.yaml:8:31: unknown unit "apples" in rate "10 apples"; write a number with a unit: kbit, mbit, gbit (bits/s) or kbps, mbps (bytes/s), like 100mbit`}},
 		{"via auto with two routers", `
 name: x
 addressing: auto
@@ -100,7 +100,22 @@ nodes:
   sw: {kind: switch}
 links: [[r1, sw], [r2, sw], [h, sw]]
 `, []string{"lab.yaml:7:35: via auto needs exactly one router next to h, found r1, r2"}},
-		{"yaml syntax", "name: x\nnodes: [\n", []string{"lab.yaml:2:1: line 2: did not find expected node content"}},
+		{"yaml syntax", "name: x\nnodes: [\n", []string{"lab.yaml:2:8: invalid YAML: the list opened here with '[' is never closed; add ']' where the list ends\n  2 | nodes: [\n    |        ^"}},
+		{"typo, repeated keys, wrong type", `
+name: x
+nodes:
+  a: {mut: 1500}
+  b: {kind: host, kind: router}
+  a: {}
+links:
+  - {endpoints: [a, b], mtu: big, delay: 20ms, loss: 1%}
+  - {endpoints: [a, b], delay: 3 weeks, loss: 200%}
+  - [a, "bb"]
+`, []string{`lab.yaml:4:7: unknown key "mut" in node a; did you mean "mtu"?`,
+			`lab.yaml:5:19: "kind" is given twice in node b; the first is at line 5, column 7`,
+			`lab.yaml:6:3: "a" is given twice in nodes; the first is at line 4, column 3`,
+			`lab.yaml:8:30: mtu must be a whole number, not the string "big"`,
+			`lab.yaml:9:32: unknown unit "weeks" in time "3 weeks"`, `lab.yaml:9:47: percentage "200%" is out of range`, `lab.yaml:10:9: unknown node "bb" in link: did you mean "b"?`}},
 		{"switch loop", `
 name: x
 nodes: {a: {}, b: {}, s1: {kind: switch}, s2: {kind: switch}}
@@ -110,7 +125,7 @@ links: [[a, s1], [b, s2], [s1, s2], [s2, s1]]
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("lab.yaml", []byte(tt.src))
-			var te *TopologyError
+			var te TopologyError
 			if !errors.As(err, &te) || !te.BadInput() {
 				t.Fatalf("want a *TopologyError (bad input), got %v", err)
 			}
@@ -225,13 +240,13 @@ func TestShippedExamplesParse(t *testing.T) {
 }
 
 func TestRateParse(t *testing.T) {
-	for in, want := range map[string]uint64{"100mbit": 100e6, "1gbit": 1e9, "1.5mbit": 1.5e6, "10mbps": 80e6, "64kbit": 64e3} {
+	for in, want := range map[string]uint64{"100mbit": 100e6, "1gbit": 1e9, "1.5mbit": 1.5e6, "10mbps": 80e6, "64kbit": 64e3, "4.1mbit": 4_100_000, "100kbps": 800_000} {
 		got, err := parseRate(in)
 		if err != nil || got != want {
 			t.Errorf("parseRate(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "fast", "-1mbit", "10"} {
+	for _, in := range []string{"", "fast", "-1mbit", "10", "50%"} {
 		if _, err := parseRate(in); err == nil {
 			t.Errorf("parseRate(%q) accepted", in)
 		}

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/shaperdev/shaper/internal/yamldoc"
 )
 
 // Version is the policy format this package reads.
@@ -29,57 +29,57 @@ const nameHint = "use up to 64 letters, digits, '.', '_' or '-', starting with a
 // maxComm is the longest process name the kernel keeps (TASK_COMM_LEN - 1).
 const maxComm = 15
 
-func (d *decoder) policy(root *yaml.Node) *Policy {
+func (d *decoder) policy(root *yamldoc.Node) *Policy {
 	p := &Policy{}
-	f, ok := d.mapping(root, "the policy", "version", "apps", "interfaces")
+	f, ok := d.Mapping(root, "the policy", "version", "apps", "interfaces")
 	if !ok {
 		return p
 	}
-	if v := f.get("version"); v == nil {
-		d.fail(f.node, `add "version: 1" at the top`, "the policy has no version")
-	} else if n, ok := d.integer(v, "version"); ok {
+	if v := f.Get("version"); v == nil {
+		d.Fail(f.Node, `add "version: 1" at the top`, "the policy has no version")
+	} else if n, ok := d.Int(v, "version"); ok {
 		p.Version = int(n)
 		if n != Version {
-			d.fail(v, fmt.Sprintf("this shaper reads version %d", Version), "unsupported policy version %d", n)
+			d.Fail(v, fmt.Sprintf("this shaper reads version %d", Version), "unsupported policy version %d", n)
 		}
 	}
-	for _, it := range d.list(f.get("apps"), "apps") {
+	for _, it := range d.List(f.Get("apps"), "apps") {
 		p.Apps = append(p.Apps, d.app(it))
 	}
-	for _, it := range d.list(f.get("interfaces"), "interfaces") {
+	for _, it := range d.List(f.Get("interfaces"), "interfaces") {
 		p.Interfaces = append(p.Interfaces, d.iface(it))
 	}
 	return p
 }
 
 // name decodes a required app or class name.
-func (d *decoder) name(f fields, what string) (string, Pos) {
-	v := f.get("name")
+func (d *decoder) name(f yamldoc.Fields, what string) (string, Pos) {
+	v := f.Get("name")
 	if v == nil {
-		d.fail(f.node, `add "name: ..."`, "%s needs a name", what)
+		d.Fail(f.Node, `add "name: ..."`, "%s needs a name", what)
 		return "", Pos{}
 	}
-	s, ok := d.str(v, what+" name")
+	s, ok := d.Str(v, what+" name")
 	if !ok {
-		return "", d.pos(v)
+		return "", d.Pos(v)
 	}
 	if !nameRE.MatchString(s) {
-		d.fail(v, nameHint, "invalid %s name %q", what, s)
-		return "", d.pos(v)
+		d.Fail(v, nameHint, "invalid %s name %q", what, s)
+		return "", d.Pos(v)
 	}
-	return s, d.pos(v)
+	return s, d.Pos(v)
 }
 
-func (d *decoder) app(n *yaml.Node) App {
-	a := App{Pos: d.pos(n)}
-	f, ok := d.mapping(n, "an app", "name", "match")
+func (d *decoder) app(n *yamldoc.Node) App {
+	a := App{Pos: d.Pos(n)}
+	f, ok := d.Mapping(n, "an app", "name", "match")
 	if !ok {
 		return a
 	}
 	a.Name, a.NamePos = d.name(f, "app")
-	m := f.get("match")
+	m := f.Get("match")
 	if m == nil {
-		d.fail(f.node, `add e.g. "match: {proto: tcp, dport: 443}"`, "app %q has no match", a.Name)
+		d.Fail(f.Node, `add e.g. "match: {proto: tcp, dport: 443}"`, "app %q has no match", a.Name)
 		return a
 	}
 	for _, it := range d.oneOrMany(m, "match") {
@@ -88,33 +88,33 @@ func (d *decoder) app(n *yaml.Node) App {
 	return a
 }
 
-func (d *decoder) selector(n *yaml.Node) Selector {
-	s := Selector{Pos: d.pos(n)}
-	f, ok := d.mapping(n, "a selector", "proto", "port", "sport", "dport", "src", "dst", "process", "cgroup")
+func (d *decoder) selector(n *yamldoc.Node) Selector {
+	s := Selector{Pos: d.Pos(n)}
+	f, ok := d.Mapping(n, "a selector", "proto", "port", "sport", "dport", "src", "dst", "process", "cgroup")
 	if !ok {
 		return s
 	}
-	if len(f.keys) == 0 {
-		d.fail(n, "put that traffic in the default class instead of naming an app for it",
+	if len(f.Entries) == 0 {
+		d.Fail(n, "put that traffic in the default class instead of naming an app for it",
 			"this selector has no fields, so it would match every packet")
 		return s
 	}
-	if v := f.get("proto"); v != nil {
+	if v := f.Get("proto"); v != nil {
 		for _, it := range d.oneOrMany(v, "proto") {
 			if p, ok := d.proto(it); ok {
 				s.Protos = append(s.Protos, p)
 			}
 		}
 	}
-	s.Ports = d.ports(f.get("port"), "port")
-	s.SPorts = d.ports(f.get("sport"), "sport")
-	s.DPorts = d.ports(f.get("dport"), "dport")
-	s.Src = d.prefixes(f.get("src"), "src")
-	s.Dst = d.prefixes(f.get("dst"), "dst")
-	if v := f.get("process"); v != nil {
+	s.Ports = d.ports(f.Get("port"), "port")
+	s.SPorts = d.ports(f.Get("sport"), "sport")
+	s.DPorts = d.ports(f.Get("dport"), "dport")
+	s.Src = d.prefixes(f.Get("src"), "src")
+	s.Dst = d.prefixes(f.Get("dst"), "dst")
+	if v := f.Get("process"); v != nil {
 		s.Process = d.process(v)
 	}
-	if v := f.get("cgroup"); v != nil {
+	if v := f.Get("cgroup"); v != nil {
 		s.Cgroup = d.cgroup(v)
 	}
 	d.selectorSense(f, &s)
@@ -122,7 +122,7 @@ func (d *decoder) selector(n *yaml.Node) Selector {
 }
 
 // selectorSense reports selectors that can never match anything.
-func (d *decoder) selectorSense(f fields, s *Selector) {
+func (d *decoder) selectorSense(f yamldoc.Fields, s *Selector) {
 	if len(s.Protos) > 0 && (len(s.Ports) > 0 || len(s.SPorts) > 0 || len(s.DPorts) > 0) {
 		carries := false
 		for _, p := range s.Protos {
@@ -130,15 +130,15 @@ func (d *decoder) selectorSense(f fields, s *Selector) {
 		}
 		if !carries {
 			for _, k := range []string{"port", "sport", "dport"} {
-				if v := f.get(k); v != nil {
-					d.fail(v, "ports exist only for tcp, udp and sctp", "%s can never match: proto %s has no ports", k, protoList(s.Protos))
+				if v := f.Get(k); v != nil {
+					d.Fail(v, "ports exist only for tcp, udp and sctp", "%s can never match: proto %s has no ports", k, protoList(s.Protos))
 					break
 				}
 			}
 		}
 	}
 	if len(s.Src) > 0 && len(s.Dst) > 0 && !sharesFamily(s.Src, s.Dst) {
-		d.fail(f.get("dst"), "src and dst must include prefixes of the same family (IPv4 or IPv6)",
+		d.Fail(f.Get("dst"), "src and dst must include prefixes of the same family (IPv4 or IPv6)",
 			"this selector can never match: src and dst are of different address families")
 	}
 }
@@ -167,17 +167,17 @@ func sharesFamily(a, b []netip.Prefix) bool {
 	return false
 }
 
-func (d *decoder) proto(n *yaml.Node) (uint8, bool) {
+func (d *decoder) proto(n *yamldoc.Node) (uint8, bool) {
 	const hint = "use tcp, udp, icmp, icmpv6, sctp or a protocol number 0-255"
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
-		v, ok := d.integer(n, "proto")
+	if n.Kind == yamldoc.Scalar && n.Tag == yamldoc.TagInt {
+		v, ok := d.Int(n, "proto")
 		if ok && (v < 0 || v > 255) {
-			d.fail(n, hint, "protocol number %d is out of range", v)
+			d.Fail(n, hint, "protocol number %d is out of range", v)
 			return 0, false
 		}
 		return uint8(v), ok
 	}
-	s, ok := d.str(n, "proto")
+	s, ok := d.Str(n, "proto")
 	if !ok {
 		return 0, false
 	}
@@ -189,15 +189,15 @@ func (d *decoder) proto(n *yaml.Node) (uint8, bool) {
 	}
 	h := hint
 	names := []string{"tcp", "udp", "icmp", "icmpv6", "sctp"}
-	if sug := suggest(s, names); sug != "" {
+	if sug := yamldoc.Suggest(s, names); sug != "" {
 		h = fmt.Sprintf("did you mean %q? ", sug) + hint
 	}
-	d.fail(n, h, "unknown protocol %q", s)
+	d.Fail(n, h, "unknown protocol %q", s)
 	return 0, false
 }
 
 // ports decodes "80", 80, "8000-8100" or a list of them; absent is nil.
-func (d *decoder) ports(n *yaml.Node, what string) []PortRange {
+func (d *decoder) ports(n *yamldoc.Node, what string) []PortRange {
 	if n == nil {
 		return nil
 	}
@@ -210,7 +210,7 @@ func (d *decoder) ports(n *yaml.Node, what string) []PortRange {
 	return out
 }
 
-func (d *decoder) portRange(n *yaml.Node, what string) (PortRange, bool) {
+func (d *decoder) portRange(n *yamldoc.Node, what string) (PortRange, bool) {
 	const hint = "a port is 1-65535; a range is written \"8000-8100\""
 	s, ok := d.text(n, what)
 	if !ok {
@@ -224,11 +224,11 @@ func (d *decoder) portRange(n *yaml.Node, what string) (PortRange, bool) {
 	h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 32)
 	switch {
 	case err1 != nil || err2 != nil:
-		d.fail(n, hint, "invalid %s %q", what, s)
+		d.Fail(n, hint, "invalid %s %q", what, s)
 	case l == 0 || h == 0 || l > 65535 || h > 65535:
-		d.fail(n, hint, "%s %q is out of range", what, s)
+		d.Fail(n, hint, "%s %q is out of range", what, s)
 	case l > h:
-		d.fail(n, fmt.Sprintf("write it low to high: \"%d-%d\"", h, l), "%s range %q is backwards", what, s)
+		d.Fail(n, fmt.Sprintf("write it low to high: \"%d-%d\"", h, l), "%s range %q is backwards", what, s)
 	default:
 		return PortRange{Lo: uint16(l), Hi: uint16(h)}, true
 	}
@@ -236,13 +236,13 @@ func (d *decoder) portRange(n *yaml.Node, what string) (PortRange, bool) {
 }
 
 // prefixes decodes CIDRs or addresses (an address is a /32 or /128).
-func (d *decoder) prefixes(n *yaml.Node, what string) []netip.Prefix {
+func (d *decoder) prefixes(n *yamldoc.Node, what string) []netip.Prefix {
 	if n == nil {
 		return nil
 	}
 	var out []netip.Prefix
 	for _, it := range d.oneOrMany(n, what) {
-		s, ok := d.str(it, what)
+		s, ok := d.Str(it, what)
 		if !ok {
 			continue
 		}
@@ -253,48 +253,48 @@ func (d *decoder) prefixes(n *yaml.Node, what string) []netip.Prefix {
 	return out
 }
 
-func (d *decoder) prefix(n *yaml.Node, s, what string) (netip.Prefix, bool) {
+func (d *decoder) prefix(n *yamldoc.Node, s, what string) (netip.Prefix, bool) {
 	const hint = "write a CIDR like 198.18.0.0/15 or fd00::/8, or an address"
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			d.fail(n, hint, "invalid %s address %q", what, s)
+			d.Fail(n, hint, "invalid %s address %q", what, s)
 			return netip.Prefix{}, false
 		}
 		return netip.PrefixFrom(a, a.BitLen()), true
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		d.fail(n, hint, "invalid %s prefix %q", what, s)
+		d.Fail(n, hint, "invalid %s prefix %q", what, s)
 		return netip.Prefix{}, false
 	}
 	if m := p.Masked(); m != p {
-		d.fail(n, fmt.Sprintf("did you mean %s?", m), "%s prefix %q has host bits set", what, s)
+		d.Fail(n, fmt.Sprintf("did you mean %s?", m), "%s prefix %q has host bits set", what, s)
 		return netip.Prefix{}, false
 	}
 	return p, true
 }
 
-func (d *decoder) process(n *yaml.Node) string {
-	s, ok := d.str(n, "process")
+func (d *decoder) process(n *yamldoc.Node) string {
+	s, ok := d.Str(n, "process")
 	if !ok {
 		return ""
 	}
 	if s == "" || len(s) > maxComm {
-		d.fail(n, fmt.Sprintf("the kernel knows a process by its command name (comm), at most %d bytes: see /proc/PID/comm", maxComm),
+		d.Fail(n, fmt.Sprintf("the kernel knows a process by its command name (comm), at most %d bytes: see /proc/PID/comm", maxComm),
 			"invalid process name %q", s)
 		return ""
 	}
 	return s
 }
 
-func (d *decoder) cgroup(n *yaml.Node) string {
-	s, ok := d.str(n, "cgroup")
+func (d *decoder) cgroup(n *yamldoc.Node) string {
+	s, ok := d.Str(n, "cgroup")
 	if !ok {
 		return ""
 	}
 	if !strings.HasPrefix(s, "/") || strings.ContainsRune(s, 0) {
-		d.fail(n, "write the path from the cgroup root, like /system.slice/backup.service", "cgroup %q is not an absolute path", s)
+		d.Fail(n, "write the path from the cgroup root, like /system.slice/backup.service", "cgroup %q is not an absolute path", s)
 		return ""
 	}
 	return path.Clean(s)

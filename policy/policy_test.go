@@ -100,18 +100,18 @@ func TestParseDesignExample(t *testing.T) {
 		name      string
 		got, want Pos
 	}{
-		{"app web", p.Apps[0].Pos, Pos{"policy.yaml", 3, 5}},
-		{"app web name", p.Apps[0].NamePos, Pos{"policy.yaml", 3, 11}},
-		{"selector", p.Apps[0].Match[1].Pos, Pos{"policy.yaml", 6, 9}},
-		{"interface name", p.Interfaces[0].NamePos, Pos{"policy.yaml", 16, 11}},
-		{"egress", p.Interfaces[0].Egress.Pos, Pos{"policy.yaml", 19, 7}},
-		{"root rate", p.Interfaces[0].Egress.Rate.Pos, Pos{"policy.yaml", 19, 13}},
-		{"default", p.Interfaces[0].Egress.DefaultPos, Pos{"policy.yaml", 20, 16}},
-		{"class web", web.Pos, Pos{"policy.yaml", 22, 11}},
-		{"class web name", web.NamePos, Pos{"policy.yaml", 22, 18}},
-		{"class web rate", web.Rate.Pos, Pos{"policy.yaml", 22, 31}},
-		{"class web apps", web.AppsPos[0], Pos{"policy.yaml", 22, 55}},
-		{"tbf", p.Interfaces[0].Ingress.TBF.Pos, Pos{"policy.yaml", 27, 12}},
+		{"app web", p.Apps[0].Pos, Pos{File: "policy.yaml", Line: 3, Col: 5}},
+		{"app web name", p.Apps[0].NamePos, Pos{File: "policy.yaml", Line: 3, Col: 11}},
+		{"selector", p.Apps[0].Match[1].Pos, Pos{File: "policy.yaml", Line: 6, Col: 9}},
+		{"interface name", p.Interfaces[0].NamePos, Pos{File: "policy.yaml", Line: 16, Col: 11}},
+		{"egress", p.Interfaces[0].Egress.Pos, Pos{File: "policy.yaml", Line: 19, Col: 7}},
+		{"root rate", p.Interfaces[0].Egress.Rate.Pos, Pos{File: "policy.yaml", Line: 19, Col: 13}},
+		{"default", p.Interfaces[0].Egress.DefaultPos, Pos{File: "policy.yaml", Line: 20, Col: 16}},
+		{"class web", web.Pos, Pos{File: "policy.yaml", Line: 22, Col: 11}},
+		{"class web name", web.NamePos, Pos{File: "policy.yaml", Line: 22, Col: 18}},
+		{"class web rate", web.Rate.Pos, Pos{File: "policy.yaml", Line: 22, Col: 31}},
+		{"class web apps", web.AppsPos[0], Pos{File: "policy.yaml", Line: 22, Col: 55}},
+		{"tbf", p.Interfaces[0].Ingress.TBF.Pos, Pos{File: "policy.yaml", Line: 27, Col: 12}},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s at %v, want %v", c.name, c.got, c.want)
@@ -230,7 +230,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	_, err = Load(f)
 	var e *Error
-	if !errors.As(err, &e) || e.Pos != (Pos{f, 2, 1}) || !e.BadInput() {
+	if !errors.As(err, &e) || e.Pos != (Pos{File: f, Line: 2, Col: 1}) || !e.BadInput() {
 		t.Fatalf("Load(bad) = %v, want one *Error at %s:2:1", err, f)
 	}
 }

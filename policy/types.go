@@ -1,6 +1,7 @@
-// Package policy is the policy document: its types, YAML decoding with
-// file:line:col errors, units and validation. It is pure: no netlink, no
-// syscalls, so every test of it runs unprivileged.
+// Package policy is the policy document: its types, decoding (on
+// internal/yamldoc, so every error has its file:line:col and quotes its
+// line; tc units from internal/units) and validation. It is pure: no
+// netlink, no syscalls, so every test of it runs unprivileged.
 package policy
 
 import (
@@ -9,13 +10,6 @@ import (
 	"net/netip"
 	"time"
 )
-
-// Pos is where a value stands in the source file (1-based).
-type Pos struct {
-	File string `json:"file,omitempty"`
-	Line int    `json:"line,omitempty"`
-	Col  int    `json:"col,omitempty"`
-}
 
 // Policy is a decoded and validated policy v1 document.
 type Policy struct {

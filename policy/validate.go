@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/shaperdev/shaper/internal/units"
+	"github.com/shaperdev/shaper/internal/yamldoc"
 )
 
 // Validate checks what no single value shows on its own (names that must be
@@ -14,7 +17,7 @@ import (
 func (p *Policy) Validate() error {
 	v := &validator{}
 	v.policy(p)
-	return v.errs.finish()
+	return finish(v.errs).Err()
 }
 
 type validator struct {
@@ -34,7 +37,7 @@ func (v *validator) policy(p *Policy) {
 			continue
 		}
 		if first, dup := apps[a.Name]; dup {
-			v.add(a.NamePos, "app names must be unique; the first is at "+first.NamePos.at(), "duplicate app %q", a.Name)
+			v.add(a.NamePos, "app names must be unique; the first is at "+first.NamePos.LineCol(), "duplicate app %q", a.Name)
 			continue
 		}
 		apps[a.Name] = a
@@ -50,7 +53,7 @@ func (v *validator) policy(p *Policy) {
 				if it.Netns != "" {
 					where = fmt.Sprintf(" in netns %q", it.Netns)
 				}
-				v.add(it.NamePos, "merge the two entries; the first is at "+first.NamePos.at(), "interface %q%s is listed twice", it.Name, where)
+				v.add(it.NamePos, "merge the two entries; the first is at "+first.NamePos.LineCol(), "interface %q%s is listed twice", it.Name, where)
 			} else {
 				seen[k] = it
 			}
@@ -109,7 +112,7 @@ func (v *validator) classes(cs []Class, parent limits) {
 		}
 		okRates[i] = v.resolve(&c.Rate, parent.rate, parent.ok)
 		if okRates[i] && c.Rate.Bits == 0 {
-			v.add(c.Rate.Pos, "raise the percentage", "the rate of class %q comes to 0 bit/s (%g%% of %s)", c.Name, c.Rate.Percent, FormatRate(parent.rate))
+			v.add(c.Rate.Pos, "raise the percentage", "the rate of class %q comes to 0 bit/s (%g%% of %s)", c.Name, c.Rate.Percent, units.FormatRate(parent.rate))
 			okRates[i] = false
 		}
 		if okRates[i] && parent.ok {
@@ -125,7 +128,7 @@ func (v *validator) classes(cs []Class, parent limits) {
 	}
 	if over >= 0 {
 		v.add(cs[over].Rate.Pos, "lower the rates: a rate is guaranteed, ceil lets a class borrow beyond it",
-			"the rates of the classes under %s add up to %s, above its rate %s", parent.what, FormatRate(sum), FormatRate(parent.rate))
+			"the rates of the classes under %s add up to %s, above its rate %s", parent.what, units.FormatRate(sum), units.FormatRate(parent.rate))
 	}
 	for i := range cs {
 		c := &cs[i]
@@ -140,7 +143,7 @@ func (v *validator) ceil(c *Class, parent limits, rateOK bool) bool {
 		c.Ceil.Bits = parent.ceil
 		if rateOK && parent.ok && c.Rate.Bits > c.Ceil.Bits {
 			v.add(c.Rate.Pos, "lower the rate", "the rate %s of class %q is above the ceil %s it inherits from %s",
-				FormatRate(c.Rate.Bits), c.Name, FormatRate(c.Ceil.Bits), parent.what)
+				units.FormatRate(c.Rate.Bits), c.Name, units.FormatRate(c.Ceil.Bits), parent.what)
 		}
 		return parent.ok
 	}
@@ -153,11 +156,11 @@ func (v *validator) ceil(c *Class, parent limits, rateOK bool) bool {
 	}
 	if rateOK && c.Ceil.Bits < c.Rate.Bits {
 		v.add(c.Ceil.Pos, "ceil is the most a class may take when borrowing: at least its rate",
-			"the ceil %s of class %q is below its rate %s", FormatRate(c.Ceil.Bits), c.Name, FormatRate(c.Rate.Bits))
+			"the ceil %s of class %q is below its rate %s", units.FormatRate(c.Ceil.Bits), c.Name, units.FormatRate(c.Rate.Bits))
 	}
 	if parent.ok && c.Ceil.Bits > parent.ceil {
 		v.add(c.Ceil.Pos, "a class borrows from its parent, so it can never go faster than the parent's ceil",
-			"the ceil %s of class %q is above the ceil %s of %s", FormatRate(c.Ceil.Bits), c.Name, FormatRate(parent.ceil), parent.what)
+			"the ceil %s of class %q is above the ceil %s of %s", units.FormatRate(c.Ceil.Bits), c.Name, units.FormatRate(parent.ceil), parent.what)
 	}
 	return true
 }
@@ -175,7 +178,7 @@ func (v *validator) resolve(r *Rate, base uint64, baseOK bool) bool {
 		if !baseOK {
 			return false
 		}
-		r.Bits = percentOf(base, r.Percent)
+		r.Bits = units.PercentOf(base, r.Percent)
 		return true
 	}
 	if r.Bits == 0 {
@@ -192,7 +195,7 @@ func (v *validator) names(where string, d *Direction, apps map[string]*App) {
 	d.Walk(func(c, _ *Class) {
 		if c.Name != "" {
 			if first, dup := classes[c.Name]; dup {
-				v.add(c.NamePos, "class names must be unique within a direction; the first is at "+first.NamePos.at(),
+				v.add(c.NamePos, "class names must be unique within a direction; the first is at "+first.NamePos.LineCol(),
 					"duplicate class %q in %s", c.Name, where)
 			} else {
 				classes[c.Name] = c
@@ -222,7 +225,7 @@ func unknownAppHint(name string, apps map[string]*App) string {
 	for n := range apps {
 		names = append(names, n)
 	}
-	if s := suggest(name, names); s != "" {
+	if s := yamldoc.Suggest(name, names); s != "" {
 		return fmt.Sprintf("did you mean %q?", s)
 	}
 	return "define it under apps:"
@@ -235,7 +238,7 @@ func (v *validator) defaultClass(where string, d *Direction) {
 			leaves = append(leaves, c.Name)
 		}
 	}
-	hint := "traffic of no listed app goes to the default class; name a leaf class: " + quoteList(leaves)
+	hint := "traffic of no listed app goes to the default class; name a leaf class: " + yamldoc.QuoteList(leaves)
 	switch {
 	case len(d.Classes) == 0:
 		if d.Default != "" {

@@ -43,7 +43,7 @@ var errorCases = []struct {
 	{"duplicate key", "version: 1\n^version: 1\n", []string{`"version" is given twice in the policy; the first is at line 1, column 1`}},
 	{"wrong type", "version: 1\napps: ^{name: x}\n", []string{"apps must be a list, not a mapping"}},
 	{"version not a number", "version: ^one\n", []string{`version must be a whole number, not the string "one"`}},
-	{"two documents", "version: 1\n^---\nversion: 1\n", []string{"a policy file holds one YAML document"}},
+	{"two documents", "version: 1\n^---\nversion: 1\n", []string{"a file holds one YAML document, this is a second one"}},
 
 	// apps and selectors
 	{"duplicate app", apps0 + "  - name: ^web\n    match: {proto: udp}\n", []string{`duplicate app "web"; app names must be unique; the first is at line 3, column 11`}},
@@ -179,10 +179,43 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// The issue's example: the '[' opened on line 4 is never closed. The
+// parser notices on line 5; the error names line 4, where the fix goes.
 func TestSyntaxError(t *testing.T) {
-	_, err := Parse("p.yaml", []byte("version: 1\napps: [\n"))
-	if err == nil || !strings.HasPrefix(err.Error(), "p.yaml:2: invalid YAML: did not find expected node content") {
-		t.Fatalf("error = %v", err)
+	src := "version: 1\napps:\n  - name: web\n    match: [{proto: tcp, dport: 443}\ninterfaces:\n  - name: eth0\n    egress: {}\n"
+	_, err := Parse("policy.yaml", []byte(src))
+	want := `policy.yaml:4:12: invalid YAML: the list opened here with '[' is never closed; add ']' where the list ends, before line 5
+  4 |     match: [{proto: tcp, dport: 443}
+    |            ^`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// A policy with 30,000 bad prefixes prints the first 20 errors and one line
+// for the rest, and each excerpt of the one long line stays short.
+func TestErrorFlood(t *testing.T) {
+	bad := make([]string, 30_000)
+	for i := range bad {
+		bad[i] = fmt.Sprintf("198.18.%d.%d/8", i/250, i%250)
+	}
+	src := "version: 1\napps: [{name: a, match: {dst: [" + strings.Join(bad, ", ") + "]}}]\n"
+	_, err := Parse("p.yaml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 30_000 {
+		t.Fatalf("got %d errors, want 30000", len(es))
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 20*3+1 || lines[len(lines)-1] != "... and 29980 more errors" {
+		t.Fatalf("printed %d lines, ending %q", len(lines), lines[len(lines)-1])
+	}
+	for _, l := range lines {
+		if len(l) > 200 {
+			t.Fatalf("a line of %d bytes: %.200s...", len(l), l)
+		}
+	}
+	if !strings.HasPrefix(lines[0], `p.yaml:2:32: dst prefix "198.18.0.0/8" has host bits set`) {
+		t.Errorf("first error = %s", lines[0])
 	}
 }
 
@@ -212,8 +245,20 @@ interfaces:
 		`policy.yaml:14:38: percentage "120%" is out of range; a percentage must be above 0% and at most 100%`,
 		`policy.yaml:14:50: prio 9 is out of range; prio is 0 (served first) to 7`,
 	}
-	if err == nil || err.Error() != strings.Join(want, "\n") {
-		t.Fatalf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("error %T %v is not Errors", err, err)
+	}
+	got := make([]string, len(es))
+	for i, e := range es {
+		got[i] = e.Header()
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Every error quotes its line, with a caret under the column.
+	if !strings.Contains(err.Error(), want[2]+"\n  10 |       rate: 100mbits\n     |             ^\n") {
+		t.Errorf("no excerpt under the third error:\n%v", err)
 	}
 }
 
@@ -241,5 +286,18 @@ func TestValidateInGo(t *testing.T) {
 	a := p.Interfaces[0].Egress.Classes[0]
 	if a.Rate.Bits != 4_000_000 || a.Ceil.Bits != 10_000_000 {
 		t.Fatalf("class a resolved to rate %d ceil %d", a.Rate.Bits, a.Ceil.Bits)
+	}
+}
+
+// YAML number forms read as the numbers they are: 1e6 is 1000000 bit/s,
+// 0x600 bytes is 1536, and "4.1mbit" is exact.
+func TestNumberForms(t *testing.T) {
+	p, err := Parse("p.yaml", []byte("version: 1\ninterfaces:\n  - {name: a, egress: {rate: 1e6}}\n  - {name: b, egress: {tbf: {rate: 4.1mbit, burst: 0x600, latency: 1e3}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbf := p.Interfaces[1].Egress.TBF
+	if r := p.Interfaces[0].Egress.Rate.Bits; r != 1_000_000 || tbf.Rate != 4_100_000 || tbf.Burst != 1536 || tbf.Latency.Microseconds() != 1000 {
+		t.Errorf("rate %d, tbf %+v", r, tbf)
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shaperdev/shaper/internal/yamldoc"
 )
 
 // Exit codes: 0 ok, 1 runtime failure, 2 bad input.
@@ -25,13 +28,26 @@ func main() {
 	defer stop()
 	err := newRootCmd().ExecuteContext(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "shaper:", err)
+		printError(os.Stderr, err)
 		if errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
 			fmt.Fprintln(os.Stderr, "shaper: this needs root (CAP_NET_ADMIN and CAP_BPF): run it with sudo")
 		}
 		stop()
 		os.Exit(exitCode(err))
 	}
+}
+
+// printError prints err for the user. A list of errors in a file prints as
+// it is, as compilers print theirs: every entry starts with its
+// file:line:col and quotes the line, and a "shaper: " before the first one
+// only would break the column of entries.
+func printError(w io.Writer, err error) {
+	var list yamldoc.List
+	if errors.As(err, &list) && err.Error() == list.Error() {
+		fmt.Fprintln(w, err)
+		return
+	}
+	fmt.Fprintln(w, "shaper:", err)
 }
 
 // exitCode maps an error to the process exit code: errors that say they are

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/shaperdev/shaper/netlab/labtest"
+	"github.com/shaperdev/shaper/policy"
 )
 
 // run executes the CLI in-process and returns its output and exit code.
@@ -67,6 +68,30 @@ func TestApplyMissingNetnsExit2(t *testing.T) {
 	out, code := run(t, "apply", p)
 	if code != 2 || !strings.Contains(out, "does not exist") {
 		t.Errorf("exit %d, output:\n%s", code, out)
+	}
+}
+
+// A broken file prints as the compiler prints: each error at its
+// file:line:col with the line quoted; other errors get "shaper: ".
+func TestPrintError(t *testing.T) {
+	p := writeFile(t, "policy.yaml", "version: 1\napps:\n  - name: web\n    match: [{proto: tcp, dport: 443}\ninterfaces: []\n")
+	out, code := run(t, "validate", p)
+	if code != 2 {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	_, err := policy.Load(p)
+	var b bytes.Buffer
+	printError(&b, err)
+	want := p + ":4:12: invalid YAML: the list opened here with '[' is never closed; add ']' where the list ends, before line 5\n" +
+		"  4 |     match: [{proto: tcp, dport: 443}\n" +
+		"    |            ^\n"
+	if b.String() != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	printError(&b, os.ErrNotExist)
+	if b.String() != "shaper: file does not exist\n" {
+		t.Errorf("printed %q", b.String())
 	}
 }
 

@@ -1,4 +1,8 @@
-package policy
+// Package units parses and formats tc(8) units: rates, sizes, times and
+// percentages. Every decimal is read exactly (4.1mbit is 4100000 bit/s, not
+// the 4099999 a float gives), so a value read back from FormatRate is the
+// value that was written. It is pure: no I/O, no syscalls.
+package units
 
 import (
 	"fmt"
@@ -9,6 +13,30 @@ import (
 	"strings"
 	"time"
 )
+
+// Error is a value that cannot be read: what is wrong (Msg) and what to
+// write instead (Hint, may be empty). Decoders place it at the value's
+// position.
+type Error struct {
+	Msg  string
+	Hint string
+}
+
+// Error prints "msg; hint".
+func (e *Error) Error() string {
+	if e.Hint == "" {
+		return e.Msg
+	}
+	return e.Msg + "; " + e.Hint
+}
+
+// Parts returns the message and the hint apart, for error lists that print
+// hints their own way.
+func (e *Error) Parts() (msg, hint string) { return e.Msg, e.Hint }
+
+func errorf(hint, format string, args ...any) *Error {
+	return &Error{Msg: fmt.Sprintf(format, args...), Hint: hint}
+}
 
 // Units follow tc(8): rates in bits per second with SI (kbit = 1000 bit) or
 // IEC (kibit = 1024 bit) prefixes, and the "bps" family in BYTES per second;
@@ -46,7 +74,7 @@ var durationUnits = map[string]uint64{
 func ParseRate(s string) (bitsPerSec uint64, percent float64, isPercent bool, err error) {
 	t := strings.TrimSpace(s)
 	if num, ok := strings.CutSuffix(t, "%"); ok {
-		p, err := parsePercent(strings.TrimSpace(num), s)
+		p, err := parsePercent(strings.TrimSpace(num), s, false)
 		return 0, p, err == nil, err
 	}
 	v, err := parseScaled(t, s, "rate", rateUnits, rateHint)
@@ -54,20 +82,31 @@ func ParseRate(s string) (bitsPerSec uint64, percent float64, isPercent bool, er
 		return 0, 0, false, err
 	}
 	if !v.IsUint64() {
-		return 0, 0, false, errorf(Pos{}, "", "rate %q is too large", s)
+		return 0, 0, false, errorf("", "rate %q is too large", s)
 	}
 	return v.Uint64(), 0, false, nil
 }
 
-func parsePercent(num, orig string) (float64, error) {
+// ParsePercent parses a percentage from 0 to 100, written with or without
+// its "%": "1%", "0.5", "100%" (a link's loss, say).
+func ParsePercent(s string) (float64, error) {
+	num, _ := strings.CutSuffix(strings.TrimSpace(s), "%")
+	return parsePercent(strings.TrimSpace(num), s, true)
+}
+
+// parsePercent reads the number of a percentage; orig is the text as
+// written, for messages. Zero is out of range unless zeroOK.
+func parsePercent(num, orig string, zeroOK bool) (float64, error) {
+	rng := "above 0% and at most 100%"
+	if zeroOK {
+		rng = "from 0% to 100%"
+	}
 	if !isDecimal(num) {
-		return 0, errorf(Pos{}, "write a number above 0 and at most 100 followed by %, like 50%",
-			"invalid percentage %q", orig)
+		return 0, errorf("write a number followed by %, like 50%; a percentage is "+rng, "invalid percentage %q", orig)
 	}
 	p, err := strconv.ParseFloat(num, 64)
-	if err != nil || p <= 0 || p > 100 {
-		return 0, errorf(Pos{}, "a percentage must be above 0% and at most 100%",
-			"percentage %q is out of range", orig)
+	if err != nil || p > 100 || (p == 0 && !zeroOK) {
+		return 0, errorf("a percentage must be "+rng, "percentage %q is out of range", orig)
 	}
 	return p, nil
 }
@@ -80,7 +119,7 @@ func ParseSize(s string) (uint32, error) {
 		return 0, err
 	}
 	if !v.IsUint64() || v.Uint64() > math.MaxUint32 {
-		return 0, errorf(Pos{}, "the largest size is 4294967295 bytes (just under 4gb)", "size %q is too large", s)
+		return 0, errorf("the largest size is 4294967295 bytes (just under 4gb)", "size %q is too large", s)
 	}
 	return uint32(v.Uint64()), nil
 }
@@ -93,7 +132,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, err
 	}
 	if !v.IsInt64() {
-		return 0, errorf(Pos{}, "", "time %q is too long", s)
+		return 0, errorf("", "time %q is too long", s)
 	}
 	return time.Duration(v.Int64()), nil
 }
@@ -107,11 +146,11 @@ func parseScaled(t, orig, what string, units map[string]uint64, hint string) (*b
 		num, unit = t[:i], strings.TrimSpace(t[i:])
 	}
 	if !isDecimal(num) {
-		return nil, errorf(Pos{}, hint, "invalid %s %q: it must start with a number", what, orig)
+		return nil, errorf(hint, "invalid %s %q: it must start with a number", what, orig)
 	}
 	scale, ok := units[strings.ToLower(unit)]
 	if !ok {
-		return nil, errorf(Pos{}, hint, "unknown unit %q in %s %q", unit, what, orig)
+		return nil, errorf(hint, "unknown unit %q in %s %q", unit, what, orig)
 	}
 	whole, frac, _ := strings.Cut(num, ".")
 	n, _ := new(big.Int).SetString(whole+frac, 10) // isDecimal vouches for the digits
@@ -140,11 +179,11 @@ func isDecimal(s string) bool {
 	return true
 }
 
-// percentOf returns floor(base * percent / 100) exactly for percentages with
+// PercentOf returns floor(base * percent / 100) exactly for percentages with
 // up to six decimals: 33.3% of 100mbit is 33300000, not 33299999. Flooring
 // keeps the sum of the children's rates within the parent's whenever their
 // percentages add up to at most 100.
-func percentOf(base uint64, percent float64) uint64 {
+func PercentOf(base uint64, percent float64) uint64 {
 	const one = 100 * 1e6 // 100% in millionths of a percent
 	scaled := uint64(math.Round(percent * 1e6))
 	if scaled > one {

@@ -1,4 +1,4 @@
-package policy
+package units
 
 import (
 	"strings"
@@ -232,8 +232,51 @@ func TestPercentOf(t *testing.T) {
 		{18446744073709551615, 50, 9223372036854775807},
 	}
 	for _, tt := range tests {
-		if got := percentOf(tt.base, tt.percent); got != tt.want {
-			t.Errorf("percentOf(%d, %v) = %d, want %d", tt.base, tt.percent, got, tt.want)
+		if got := PercentOf(tt.base, tt.percent); got != tt.want {
+			t.Errorf("PercentOf(%d, %v) = %d, want %d", tt.base, tt.percent, got, tt.want)
+		}
+	}
+}
+
+// The values the issue names, and decimals a float cannot hold: every one
+// is read exactly.
+func TestParseExact(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"4.1mbit": 4_100_000, "1.5gbit": 1_500_000_000, "100kbps": 800_000, "0.3mbit": 300_000,
+		"2.2gbit": 2_200_000_000, "4.1kbps": 32_800, "1.1tbit": 1_100_000_000_000, "0.7kbit": 700,
+	} {
+		if got, _, _, err := ParseRate(in); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]uint32{"32k": 32 << 10, "32kb": 32 << 10, "0.5k": 512, "1.1m": 1153433} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
+
+func TestParsePercent(t *testing.T) {
+	tests := []struct {
+		in   string
+		want float64
+		err  string
+	}{
+		{in: "1%", want: 1}, {in: "1", want: 1}, {in: "0", want: 0}, {in: "0%", want: 0},
+		{in: " 12.5 % ", want: 12.5}, {in: "100", want: 100},
+		{in: "100.5%", err: `percentage "100.5%" is out of range; a percentage must be from 0% to 100%`},
+		{in: "-1%", err: "invalid percentage"}, {in: "x", err: "invalid percentage"}, {in: "", err: "invalid percentage"},
+	}
+	for _, tt := range tests {
+		got, err := ParsePercent(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParsePercent(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParsePercent(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
 }
