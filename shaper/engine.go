@@ -59,6 +59,9 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 			return err
 		}
 		defer unlock()
+		if err := migrateLayout(); err != nil {
+			return err
+		}
 	}
 	jobs, err := prepare(pol, o)
 	if err != nil {

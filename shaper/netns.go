@@ -25,8 +25,11 @@ func inNetns(name string, fn func() error) error {
 	if name == "" {
 		return fn()
 	}
-	if _, err := os.Stat(filepath.Join("/run/netns", name)); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(netnsPath(name)); errors.Is(err, os.ErrNotExist) {
 		return netnsError{name}
 	}
 	return netlab.InNetns(name, fn)
 }
+
+// netnsPath is where `ip netns add` binds a named namespace.
+func netnsPath(name string) string { return filepath.Join("/run/netns", name) }

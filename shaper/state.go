@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/policy"
 )
 
@@ -34,21 +35,30 @@ type State struct {
 	Minors    map[string]uint32 `json:"class_minors,omitempty"` // every egress class name ever planned here
 }
 
-func nsLabel(netns string) string {
-	if netns == "" {
-		return "host"
-	}
-	return netns
-}
-
+// statePath is where the state of one interface lives:
+// StateDir/<loader.NetnsKey(netns)>/<iface>.json, the same key as its pins.
 func statePath(netns, iface string) string {
-	return filepath.Join(StateDir, nsLabel(netns), iface+".json")
+	return filepath.Join(StateDir, loader.NetnsKey(netns), iface+".json")
 }
 
 // LoadState returns the state of one interface, or nil when shaper does not
-// manage it.
+// manage it. A state file in an older shaper's layout is found too (read
+// only: commands that change things migrate it first, see migrateLayout).
 func LoadState(netns, iface string) (*State, error) {
-	data, err := os.ReadFile(statePath(netns, iface))
+	s, err := readStateFile(statePath(netns, iface))
+	if s != nil || err != nil {
+		return s, err
+	}
+	s, err = readStateFile(legacyStatePath(netns, iface))
+	if s != nil && s.Netns != netns {
+		return nil, err // the other owner of a shared old "host" folder
+	}
+	return s, err
+}
+
+// readState reads one state file; nil when there is none.
+func readStateFile(path string) (*State, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -57,7 +67,7 @@ func LoadState(netns, iface string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("decode state %s: %w", statePath(netns, iface), err)
+		return nil, fmt.Errorf("decode state %s: %w (remove it if shaper no longer shapes this interface)", path, err)
 	}
 	return &s, nil
 }
@@ -97,7 +107,7 @@ func (s *State) Remove() error {
 func ListStates(netns string) ([]*State, error) {
 	pattern := filepath.Join(StateDir, "*", "*.json")
 	if netns != "*" {
-		pattern = filepath.Join(StateDir, nsLabel(netns), "*.json")
+		pattern = filepath.Join(StateDir, loader.NetnsKey(netns), "*.json")
 	}
 	files, err := filepath.Glob(pattern)
 	if err != nil {
@@ -106,15 +116,13 @@ func ListStates(netns string) ([]*State, error) {
 	sort.Strings(files)
 	var out []*State
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		s, err := readStateFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read state: %w", err)
+			return nil, err
 		}
-		var s State
-		if err := json.Unmarshal(data, &s); err != nil {
-			return nil, fmt.Errorf("decode state %s: %w", f, err)
+		if s != nil {
+			out = append(out, s)
 		}
-		out = append(out, &s)
 	}
 	return out, nil
 }

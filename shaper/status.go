@@ -1,7 +1,9 @@
 package shaper
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -12,9 +14,10 @@ import (
 
 // StatusOptions select what Status reports.
 type StatusOptions struct {
-	Netns  string        // "" : every namespace
-	Ifaces []string      // none: every managed interface
-	Sample time.Duration // >0: measure live rates over this interval
+	Netns    string        // with AllNetns false: the namespace to show ("" = the root one)
+	AllNetns bool          // show every namespace
+	Ifaces   []string      // none: every managed interface
+	Sample   time.Duration // >0: measure live rates over this interval
 }
 
 // StatusReport is what `shaper status` shows: per managed interface, the
@@ -23,6 +26,9 @@ type StatusOptions struct {
 type StatusReport struct {
 	Interfaces []IfaceStatus `json:"interfaces"`
 	Sampled    string        `json:"sampled_over,omitempty"`
+	// OtherNetns are namespaces where shaper manages interfaces that this
+	// report leaves out (it shows one namespace unless asked for all).
+	OtherNetns []string `json:"other_netns,omitempty"`
 }
 
 // IfaceStatus is one managed interface.
@@ -75,14 +81,33 @@ const UnmatchedApp = "unmatched"
 
 // Status reads the kernel for every managed interface selected.
 func Status(o StatusOptions) (*StatusReport, error) {
-	states, err := selectStates(o.Netns, o.Ifaces)
+	if o.AllNetns && o.Netns != "" {
+		return nil, badInput(fmt.Errorf("--netns %s and --all-namespaces: give one of them", o.Netns))
+	}
+	if err := ensureLayout(); err != nil {
+		return nil, err
+	}
+	scope := o.Netns
+	if o.AllNetns {
+		scope = "*"
+	}
+	states, err := selectStates(scope, o.Ifaces)
+	if err != nil {
+		return nil, err
+	}
+	if len(states) == 0 {
+		if err := netnsExists(scope); err != nil {
+			return nil, err
+		}
+	}
+	others, err := otherNetns(scope)
 	if err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
 	first, err := collect(states)
 	if err != nil || o.Sample <= 0 {
-		return &StatusReport{Interfaces: first}, err
+		return &StatusReport{Interfaces: first, OtherNetns: others}, err
 	}
 	time.Sleep(o.Sample - time.Since(t0))
 	t1 := time.Now()
@@ -92,7 +117,26 @@ func Status(o StatusOptions) (*StatusReport, error) {
 	}
 	// Readings take time: rate over the time between their starts.
 	fillRates(first, second, t1.Sub(t0))
-	return &StatusReport{Interfaces: second, Sampled: o.Sample.String()}, nil
+	return &StatusReport{Interfaces: second, Sampled: o.Sample.String(), OtherNetns: others}, nil
+}
+
+// otherNetns lists the namespaces outside scope with managed interfaces
+// ("" for the root one), so that a scoped status can point at them.
+func otherNetns(scope string) ([]string, error) {
+	if scope == "*" {
+		return nil, nil
+	}
+	all, err := ListStates("*")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, st := range all {
+		if st.Netns != scope && !slices.Contains(out, st.Netns) {
+			out = append(out, st.Netns)
+		}
+	}
+	return out, nil
 }
 
 func collect(states []*State) ([]IfaceStatus, error) {
@@ -140,7 +184,13 @@ func collectOne(st *State) (IfaceStatus, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	var nsErr netnsError
+	if errors.As(err, &nsErr) {
+		// Its namespace is gone (`ip netns del`): the kernel dropped the
+		// interface and its queues; the pins and counters are still here.
+		s.Drift = append(s.Drift, fmt.Sprintf("network namespace %s is gone: `shaper delete --netns %s` removes what shaper kept of it",
+			st.Netns, st.Netns))
+	} else if err != nil {
 		return s, err
 	}
 	if s.Egress, err = dirStatus(st, loader.Egress, plan, cur, names); err != nil {

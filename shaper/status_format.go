@@ -19,7 +19,7 @@ func (r *StatusReport) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report for people.
 func (r *StatusReport) WriteTable(w io.Writer) error {
-	if len(r.Interfaces) == 0 {
+	if len(r.Interfaces) == 0 && len(r.OtherNetns) == 0 {
 		_, err := fmt.Fprintln(w, "shaper manages no interface here (apply a policy with `shaper apply FILE`)")
 		return err
 	}
@@ -29,7 +29,24 @@ func (r *StatusReport) WriteTable(w io.Writer) error {
 		}
 		s.writeTable(w)
 	}
+	if len(r.OtherNetns) > 0 {
+		if len(r.Interfaces) > 0 {
+			fmt.Fprintln(w)
+		}
+		names := make([]string, len(r.OtherNetns))
+		for i, n := range r.OtherNetns {
+			names[i] = netnsText(n)
+		}
+		fmt.Fprintf(w, "shaper also manages interfaces in %s: see them with --netns NAME or --all-namespaces\n", strings.Join(names, ", "))
+	}
 	return nil
+}
+
+func netnsText(n string) string {
+	if n == "" {
+		return "the root namespace"
+	}
+	return "netns " + n
 }
 
 func (s *IfaceStatus) writeTable(w io.Writer) {
