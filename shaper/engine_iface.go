@@ -28,7 +28,7 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 			return ifaceError{name: j.iface.Name, netns: j.netns, pos: j.iface.Pos}
 		}
 		st := &State{Netns: j.netns, Iface: j.iface.Name, Source: o.Source, AppliedAt: time.Now().UTC(),
-			Attach: att.Name(), Apps: j.apps, Interface: j.iface, AppIDs: j.appIDs}
+			Attach: att.Name(), Apps: j.apps, Interface: j.iface, AppIDs: j.appIDs, Retired: j.retired}
 		if j.prev != nil {
 			st.Before = j.prev.Before
 			st.Minors = mergeMinors(j.prev.Minors, j.egress)
@@ -81,7 +81,10 @@ func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
 		if err != nil {
 			return fmt.Errorf("load %s classifier: %w", dir, err)
 		}
-		err = c.Update(t)
+		err = retireApps(c, dir, j.reused, j.retired)
+		if err == nil {
+			err = c.Update(t)
+		}
 		if err == nil {
 			a := loader.Attachment{Ifindex: link.Attrs().Index, Ifname: j.iface.Name, Dir: dir, Prog: c.Program(), PinPath: pin}
 			err = att.Attach(a)
@@ -116,6 +119,8 @@ func (j *job) rollback() error {
 	if err := old.prepare(); err != nil {
 		return err
 	}
+	// Counts this apply already moved from reused slots stay retired.
+	old.retired = j.retired
 	att, err := loader.Choose(j.prev.Attach)
 	if err != nil {
 		return err

@@ -31,8 +31,11 @@ type State struct {
 	Before    *Snapshot         `json:"before,omitempty"`
 	Apps      []policy.App      `json:"apps"`
 	Interface policy.Interface  `json:"interface"`
-	AppIDs    map[string]uint32 `json:"app_ids"`
-	Minors    map[string]uint32 `json:"class_minors,omitempty"` // every egress class name ever planned here
+	AppIDs    map[string]uint32 `json:"app_ids"` // current apps, and gone ones whose counter slot is not reused yet
+	// Retired holds, per direction, the counts of gone apps whose id was
+	// given to another app: their slot was zeroed, their bytes live on here.
+	Retired map[string]loader.Counter `json:"retired,omitempty"`
+	Minors  map[string]uint32         `json:"class_minors,omitempty"` // every egress class name ever planned here
 }
 
 // statePath is where the state of one interface lives:
@@ -46,9 +49,10 @@ func statePath(netns, iface string) string {
 // only: commands that change things migrate it first, see migrateLayout).
 func LoadState(netns, iface string) (*State, error) {
 	s, err := readStateFile(statePath(netns, iface))
-	if s != nil || err != nil {
+	if err != nil || (s != nil && s.Netns == netns) {
 		return s, err
 	}
+	// Not there, or the old root state in the folder of a netns named "host".
 	s, err = readStateFile(legacyStatePath(netns, iface))
 	if s != nil && s.Netns != netns {
 		return nil, err // the other owner of a shared old "host" folder
@@ -120,7 +124,8 @@ func ListStates(netns string) ([]*State, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s != nil {
+		// In a namespace's folder, skip the old root state (old "host").
+		if s != nil && (netns == "*" || s.Netns == netns) {
 			out = append(out, s)
 		}
 	}
@@ -140,25 +145,4 @@ func mergeMinors(prev map[string]uint32, p *Plan) map[string]uint32 {
 		}
 	}
 	return out
-}
-
-// assignAppIDs keeps the ids an app had and gives new apps fresh ones that
-// were never used, so an app's counter never inherits another's bytes. Id 0
-// is the "unmatched" app.
-func assignAppIDs(prev map[string]uint32, apps []policy.App) map[string]uint32 {
-	ids := make(map[string]uint32, len(prev)+len(apps))
-	var next uint32 = 1
-	for name, id := range prev {
-		ids[name] = id
-		if id >= next {
-			next = id + 1
-		}
-	}
-	for _, a := range apps {
-		if _, ok := ids[a.Name]; !ok {
-			ids[a.Name] = next
-			next++
-		}
-	}
-	return ids
 }

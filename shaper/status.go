@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/policy"
 )
 
 // StatusOptions select what Status reports.
@@ -50,6 +51,9 @@ type DirStatus struct {
 	Mode    string        `json:"mode"` // htb | tbf | monitor
 	Classes []ClassStatus `json:"classes,omitempty"`
 	Apps    []AppStatus   `json:"apps"`
+	// Retired are the counts of apps gone from the policy whose ids were
+	// reused: the apps plus this are everything the classifier counted.
+	Retired loader.Counter `json:"retired_apps"`
 }
 
 // ClassStatus is a class (or the TBF root) with the kernel's counters and
@@ -74,6 +78,7 @@ type AppStatus struct {
 	Bytes   uint64 `json:"bytes"`
 	Packets uint64 `json:"packets"`
 	NowBits uint64 `json:"now_bits,omitempty"`
+	Removed bool   `json:"removed,omitempty"` // gone from the policy; its id is reused when needed
 }
 
 // UnmatchedApp names the traffic no app matches.
@@ -235,8 +240,10 @@ func dirStatus(st *State, dir loader.Direction, plan *Plan, cur *KernelState, na
 		if !ok {
 			name = fmt.Sprintf("app-%d", id) // an app since removed from the policy
 		}
-		d.Apps = append(d.Apps, AppStatus{Name: name, ID: id, Bytes: c.Bytes, Packets: c.Packets})
+		d.Apps = append(d.Apps, AppStatus{Name: name, ID: id, Bytes: c.Bytes, Packets: c.Packets,
+			Removed: id != 0 && !slices.ContainsFunc(st.Apps, func(a policy.App) bool { return a.Name == name })})
 	}
+	d.Retired = st.Retired[dir.String()]
 	sort.Slice(d.Apps, func(i, j int) bool { return d.Apps[i].Bytes > d.Apps[j].Bytes })
 	return d, nil
 }

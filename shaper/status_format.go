@@ -78,9 +78,9 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	writeApps(tw, "egress", s.Egress.Apps)
+	writeApps(tw, "egress", s.Egress)
 	if s.Ingress != nil {
-		writeApps(tw, "ingress", s.Ingress.Apps)
+		writeApps(tw, "ingress", *s.Ingress)
 	}
 	tw.Flush()
 	for _, h := range s.Hooks {
@@ -88,10 +88,17 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 	}
 }
 
-func writeApps(tw io.Writer, dir string, apps []AppStatus) {
+func writeApps(tw io.Writer, dir string, d DirStatus) {
 	fmt.Fprintf(tw, "  APP (%s)\tBYTES\tPACKETS\tNOW\t\n", dir)
-	for _, a := range apps {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t\n", a.Name, bytesText(a.Bytes), a.Packets, rateText(a.NowBits))
+	for _, a := range d.Apps {
+		name := a.Name
+		if a.Removed {
+			name += " (removed)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t\n", name, bytesText(a.Bytes), a.Packets, rateText(a.NowBits))
+	}
+	if d.Retired != (loader.Counter{}) {
+		fmt.Fprintf(tw, "  (retired apps)\t%s\t%d\t-\t\n", bytesText(d.Retired.Bytes), d.Retired.Packets)
 	}
 }
 
