@@ -31,7 +31,8 @@ type idAssignment struct {
 func assignAppIDs(prev map[string]uint32, prevApps []string, apps []policy.App) (idAssignment, error) {
 	const maxID = bpf.MaxApps - 1
 	if len(apps) > maxID {
-		return idAssignment{}, badInput(fmt.Errorf("the policy has %d apps; the classifier counts at most %d: merge apps", len(apps), maxID))
+		return idAssignment{}, badInput(fmt.Errorf("%sapp %q is app number %d; the classifier counts at most %d apps: "+
+			"merge apps (an app may list many selectors)", posPrefix(apps[maxID].Pos), apps[maxID].Name, maxID+1, maxID))
 	}
 	now := make(map[string]bool, len(apps))
 	for _, a := range apps {

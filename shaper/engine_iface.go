@@ -166,7 +166,11 @@ func Delete(o DeleteOptions) error {
 		if err := netnsExists(scope); err != nil {
 			return err
 		}
-		fmt.Fprintf(o.Out, "nothing to delete: shaper manages no interface in %s\n", scopeText(scope))
+		fmt.Fprintf(o.Out, "nothing to delete: shaper manages no interface in %s", scopeText(scope))
+		if others, err := otherNetns(scope); err == nil && len(others) > 0 {
+			fmt.Fprintf(o.Out, " (it does in %s: use --netns NAME or --all-namespaces)", netnsList(others))
+		}
+		fmt.Fprintln(o.Out)
 		return nil
 	}
 	var errs []error

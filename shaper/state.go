@@ -71,7 +71,8 @@ func readStateFile(path string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("decode state %s: %w (remove it if shaper no longer shapes this interface)", path, err)
+		return nil, fmt.Errorf("decode state %s: %w: the file is damaged; restore it or, if shaper no longer shapes "+
+			"this interface, remove it", path, err)
 	}
 	return &s, nil
 }

@@ -33,13 +33,17 @@ func (r *StatusReport) WriteTable(w io.Writer) error {
 		if len(r.Interfaces) > 0 {
 			fmt.Fprintln(w)
 		}
-		names := make([]string, len(r.OtherNetns))
-		for i, n := range r.OtherNetns {
-			names[i] = netnsText(n)
-		}
-		fmt.Fprintf(w, "shaper also manages interfaces in %s: see them with --netns NAME or --all-namespaces\n", strings.Join(names, ", "))
+		fmt.Fprintf(w, "shaper also manages interfaces in %s: see them with --netns NAME or --all-namespaces\n", netnsList(r.OtherNetns))
 	}
 	return nil
+}
+
+func netnsList(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = netnsText(n)
+	}
+	return strings.Join(out, ", ")
 }
 
 func netnsText(n string) string {
