@@ -3,7 +3,10 @@ package shaper
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/shaperdev/shaper/loader"
 )
 
 // tempStateDir points StateDir at a fresh folder for one test.
@@ -63,5 +66,25 @@ func TestLayoutMigrateEscapedName(t *testing.T) {
 	}
 	if files, _ := misplacedStates(); len(files) != 0 {
 		t.Errorf("still misplaced after migration: %v", files)
+	}
+}
+
+// The table shows removed apps as such and the retired total, and points
+// at namespaces it leaves out.
+func TestStatusTableRetiredAndOtherNetns(t *testing.T) {
+	rep := &StatusReport{
+		Interfaces: []IfaceStatus{{Iface: "eth0", Present: true, Drift: []string{}, Egress: DirStatus{Mode: "monitor",
+			Apps:    []AppStatus{{Name: "web", ID: 1, Bytes: 10, Packets: 1}, {Name: "old", ID: 2, Bytes: 20, Packets: 2, Removed: true}},
+			Retired: loader.Counter{Bytes: 3000, Packets: 3}}}},
+		OtherNetns: []string{"lab1"},
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"old (removed)", "(retired apps)  2.9KiB  3", "netns lab1: see them with --netns NAME or --all-namespaces"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
 	}
 }
