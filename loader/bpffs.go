@@ -28,20 +28,88 @@ const (
 	clsactMarker = "clsact-created"
 )
 
-// HostNetns is the namespace part of pin paths for the root namespace.
-const HostNetns = "host"
+// RootNetnsKey names the root network namespace in pin and state paths.
+// No named namespace maps to it: NetnsKey escapes '@' in names (ip netns
+// accepts '@' in a name, but never '/', so a reserved word alone would not do).
+const RootNetnsKey = "@root"
+
+// legacyRootKey is what shaper before namespace keys used for the root
+// namespace; a namespace literally named "host" shared it.
+const legacyRootKey = "host"
+
+// NetnsKey names a network namespace ("" = the root one) in pin and state
+// paths, one to one: names are escaped URL-style ('%', '.', '/' and '@'),
+// so no two namespaces, and no namespace and the root, share a key.
+func NetnsKey(netns string) string {
+	if netns == "" {
+		return RootNetnsKey
+	}
+	return strings.NewReplacer("%", "%25", ".", "%2e", "/", "%2f", "@", "%40").Replace(netns)
+}
+
+// LegacyNetnsKey is the key shaper used before NetnsKey: "host" for the
+// root namespace (colliding with a namespace named "host") and '@' left
+// as it is. Only for finding state and pins made by an older shaper.
+func LegacyNetnsKey(netns string) string {
+	if netns == "" {
+		netns = legacyRootKey
+	}
+	return pinName(netns)
+}
 
 // PinDir is the directory holding the pins of one hook:
-// /sys/fs/bpf/shaper/<netns or "host">/<ifname>/<egress|ingress>.
+// /sys/fs/bpf/shaper/<NetnsKey(netns)>/<ifname>/<egress|ingress>.
 //
 // Pins are per namespace, interface and direction: bpffs is shared by all
-// network namespaces, so the namespace name must be part of the path or
-// two namespaces' eth0 would collide. Attach creates the directory.
+// network namespaces, so the namespace must be part of the path or two
+// namespaces' eth0 would collide. Attach creates the directory.
 func PinDir(netnsName, ifname string, dir Direction) string {
-	if netnsName == "" {
-		netnsName = HostNetns
+	return filepath.Join(IfaceDir(netnsName, ifname), dir.String())
+}
+
+// IfaceDir is the directory of all pins of one interface (both hooks and
+// the clsact marker).
+func IfaceDir(netnsName, ifname string) string {
+	return filepath.Join(pinRoot, NetnsKey(netnsName), pinName(ifname))
+}
+
+// MigratePins moves an interface's pins from where an older shaper put them
+// (LegacyNetnsKey) to IfaceDir. Pins keep what they hold (a TCX link stays
+// attached, counters keep counting): bpffs renames in place. Nothing to move
+// is fine; pins in both places is an error, since it cannot tell which are
+// live.
+func MigratePins(netnsName, ifname string) error {
+	from := filepath.Join(pinRoot, LegacyNetnsKey(netnsName), pinName(ifname))
+	to := IfaceDir(netnsName, ifname)
+	if from == to {
+		return nil
 	}
-	return filepath.Join(pinRoot, pinName(netnsName), pinName(ifname), dir.String())
+	if _, err := os.Stat(from); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Stat(to); err == nil {
+		return fmt.Errorf("move pins of %s: both %s (old layout) and %s exist: "+
+			"remove the one no program uses (see `shaper status`)", ifname, from, to)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return fmt.Errorf("move pins of %s: %w", ifname, err)
+	}
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("move pins of %s from %s to %s: %w", ifname, from, to, err)
+	}
+	_ = os.Remove(filepath.Dir(from)) // only when empty
+	return nil
+}
+
+// RemoveIfacePins removes every pin of an interface, for when its
+// namespace or interface is gone and nothing is left to detach.
+func RemoveIfacePins(netnsName, ifname string) error {
+	d := IfaceDir(netnsName, ifname)
+	if err := os.RemoveAll(d); err != nil {
+		return fmt.Errorf("remove pins %s: %w", d, err)
+	}
+	_ = os.Remove(filepath.Dir(d)) // only when empty
+	return nil
 }
 
 // pinName makes a name usable in bpffs, which refuses names with a dot

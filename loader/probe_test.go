@@ -54,7 +54,9 @@ func TestPinDir(t *testing.T) {
 		dir        Direction
 		want       string
 	}{
-		{"", "eth0", Egress, "/sys/fs/bpf/shaper/host/eth0/egress"},
+		{"", "eth0", Egress, "/sys/fs/bpf/shaper/@root/eth0/egress"},
+		{"host", "eth0", Egress, "/sys/fs/bpf/shaper/host/eth0/egress"},
+		{"@root", "eth0", Egress, "/sys/fs/bpf/shaper/%40root/eth0/egress"},
 		{"lab1", "veth0", Ingress, "/sys/fs/bpf/shaper/lab1/veth0/ingress"},
 		{"a.b", "eth0.100", Egress, "/sys/fs/bpf/shaper/a%2eb/eth0%2e100/egress"},
 		{"x%2e", "..", Egress, "/sys/fs/bpf/shaper/x%252e/%2e%2e/egress"},

@@ -26,14 +26,16 @@ type ApplyOptions struct {
 // job is the work for one interface: everything computed before the
 // kernel is touched, so bad input fails with nothing changed.
 type job struct {
-	iface  policy.Interface
-	netns  string
-	apps   []policy.App
-	egress *Plan // nil: monitor-only
-	prev   *State
-	before *Snapshot // what the interface had before shaper (first apply)
-	appIDs map[string]uint32
-	tables map[loader.Direction]*classify.Tables
+	iface   policy.Interface
+	netns   string
+	apps    []policy.App
+	egress  *Plan // nil: monitor-only
+	prev    *State
+	before  *Snapshot // what the interface had before shaper (first apply)
+	appIDs  map[string]uint32
+	reused  []uint32                  // app ids to retire before the new rules go live
+	retired map[string]loader.Counter // per direction: counts of retired app ids
+	tables  map[loader.Direction]*classify.Tables
 }
 
 // Check runs every check Apply makes before it touches the kernel that
@@ -59,6 +61,9 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 			return err
 		}
 		defer unlock()
+		if err := migrateLayout(); err != nil {
+			return err
+		}
 	}
 	jobs, err := prepare(pol, o)
 	if err != nil {
@@ -167,10 +172,19 @@ func (j *job) prepare() error {
 	}
 	j.prev = prev
 	var prevIDs, prevMinors map[string]uint32
+	var prevApps []string
+	j.retired = map[string]loader.Counter{}
 	if prev != nil {
-		prevIDs, prevMinors = prev.AppIDs, prev.Minors
+		prevIDs, prevMinors, prevApps = prev.AppIDs, prev.Minors, appNamesOf(prev.Apps)
+		for d, c := range prev.Retired {
+			j.retired[d] = c
+		}
 	}
-	j.appIDs = assignAppIDs(prevIDs, j.apps)
+	ids, err := assignAppIDs(prevIDs, prevApps, j.apps)
+	if err != nil {
+		return err
+	}
+	j.appIDs, j.reused = ids.IDs, ids.Reused
 	if j.iface.Egress != nil {
 		plan, err := PlanKeeping(j.iface.Egress, prevMinors)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 			return ifaceError{name: j.iface.Name, netns: j.netns, pos: j.iface.Pos}
 		}
 		st := &State{Netns: j.netns, Iface: j.iface.Name, Source: o.Source, AppliedAt: time.Now().UTC(),
-			Attach: att.Name(), Apps: j.apps, Interface: j.iface, AppIDs: j.appIDs}
+			Attach: att.Name(), Apps: j.apps, Interface: j.iface, AppIDs: j.appIDs, Retired: j.retired}
 		if j.prev != nil {
 			st.Before = j.prev.Before
 			st.Minors = mergeMinors(j.prev.Minors, j.egress)
@@ -80,7 +81,10 @@ func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
 		if err != nil {
 			return fmt.Errorf("load %s classifier: %w", dir, err)
 		}
-		err = c.Update(t)
+		err = retireApps(c, dir, j.reused, j.retired)
+		if err == nil {
+			err = c.Update(t)
+		}
 		if err == nil {
 			a := loader.Attachment{Ifindex: link.Attrs().Index, Ifname: j.iface.Name, Dir: dir, Prog: c.Program(), PinPath: pin}
 			err = att.Attach(a)
@@ -108,12 +112,15 @@ func (j *job) rollback() error {
 		if err != nil || st == nil {
 			return err
 		}
-		return remove(st)
+		_, err = remove(st)
+		return err
 	}
 	old := newJob(j.prev.Interface, j.netns, j.prev.Apps)
 	if err := old.prepare(); err != nil {
 		return err
 	}
+	// Counts this apply already moved from reused slots stay retired.
+	old.retired = j.retired
 	att, err := loader.Choose(j.prev.Attach)
 	if err != nil {
 		return err
@@ -123,33 +130,58 @@ func (j *job) rollback() error {
 
 // DeleteOptions select what Delete removes.
 type DeleteOptions struct {
-	Netns  string // "" with no Ifaces: every namespace
-	Ifaces []string
-	Out    io.Writer
+	Netns    string // the namespace to act in; "" = the root namespace
+	AllNetns bool   // act in every namespace instead (Netns must be "")
+	Ifaces   []string
+	Out      io.Writer
 }
 
-// Delete removes shaper from interfaces and restores what they had before.
+// Delete removes shaper from interfaces of one namespace (or of all, when
+// asked) and restores what they had before. A namespace that has vanished
+// leaves its state and pins behind: deleting there removes them.
 func Delete(o DeleteOptions) error {
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	if o.AllNetns && o.Netns != "" {
+		return badInput(fmt.Errorf("--netns %s and --all-namespaces: give one of them", o.Netns))
 	}
 	unlock, err := lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	states, err := selectStates(o.Netns, o.Ifaces)
+	if err := migrateLayout(); err != nil {
+		return err
+	}
+	scope := o.Netns
+	if o.AllNetns {
+		scope = "*"
+	}
+	states, err := selectStates(scope, o.Ifaces)
 	if err != nil {
 		return err
 	}
 	if len(states) == 0 {
-		fmt.Fprintln(o.Out, "nothing to delete: shaper manages no interface here")
+		if err := netnsExists(scope); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Out, "nothing to delete: shaper manages no interface in %s", scopeText(scope))
+		if others, err := otherNetns(scope); err == nil && len(others) > 0 {
+			fmt.Fprintf(o.Out, " (it does in %s: use --netns NAME or --all-namespaces)", netnsList(others))
+		}
+		fmt.Fprintln(o.Out)
 		return nil
 	}
 	var errs []error
 	for _, st := range states {
-		if err := remove(st); err != nil {
+		gone, err := remove(st)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("delete %s: %w", st.label(), err))
+			continue
+		}
+		if gone {
+			fmt.Fprintf(o.Out, "%s: network namespace is gone; removed its state and pins\n", st.label())
 			continue
 		}
 		fmt.Fprintf(o.Out, "%s: removed, restored what it had before\n", st.label())
@@ -157,13 +189,31 @@ func Delete(o DeleteOptions) error {
 	return errors.Join(errs...)
 }
 
-// selectStates finds managed interfaces: all namespaces unless one is
-// named; naming an interface shaper does not manage is bad input.
-func selectStates(netns string, ifaces []string) ([]*State, error) {
-	scope := netns
-	if netns == "" {
-		scope = "*"
+// netnsExists says, as bad input, that a named namespace is not there.
+func netnsExists(scope string) error {
+	if scope == "" || scope == "*" {
+		return nil
 	}
+	if _, err := os.Stat(netnsPath(scope)); errors.Is(err, os.ErrNotExist) {
+		return netnsError{scope}
+	}
+	return nil
+}
+
+func scopeText(scope string) string {
+	switch scope {
+	case "*":
+		return "any network namespace"
+	case "":
+		return "the root network namespace"
+	}
+	return "network namespace " + scope
+}
+
+// selectStates finds managed interfaces in scope (a namespace, "" the root
+// one, "*" all). Naming an interface shaper does not manage there is bad
+// input; the error says where it does manage one of that name.
+func selectStates(scope string, ifaces []string) ([]*State, error) {
 	all, err := ListStates(scope)
 	if err != nil {
 		return nil, err
@@ -186,10 +236,31 @@ func selectStates(netns string, ifaces []string) ([]*State, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, badInput(fmt.Errorf("shaper does not manage %s: see `shaper status` for what it manages",
-			strings.Join(missing, ", ")))
+		return nil, notManagedError(scope, missing)
 	}
 	return out, nil
+}
+
+// notManagedError names the interfaces not managed in scope and, to help
+// the user who forgot --netns, where interfaces of those names are managed.
+func notManagedError(scope string, missing []string) error {
+	if err := netnsExists(scope); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("shaper manages no interface %s in %s", strings.Join(missing, ", "), scopeText(scope))
+	elsewhere, _ := ListStates("*")
+	var hints []string
+	for _, st := range elsewhere {
+		if slices.Contains(missing, st.Iface) {
+			hints = append(hints, "--netns "+st.Netns)
+		}
+	}
+	if len(hints) > 0 {
+		msg += fmt.Sprintf(": it does with %s (or --all-namespaces)", strings.Join(hints, ", "))
+	} else {
+		msg += ": see `shaper status` for what it manages"
+	}
+	return badInput(errors.New(msg))
 }
 
 func (s *State) label() string {
@@ -200,9 +271,10 @@ func (s *State) label() string {
 }
 
 // remove undoes everything shaper did on one interface. An interface or
-// namespace that is gone leaves only pins and the state file to remove.
-func remove(st *State) error {
-	err := inNetns(st.Netns, func() error {
+// namespace that is gone leaves only pins and the state file to remove;
+// gone says the namespace was.
+func remove(st *State) (gone bool, err error) {
+	err = inNetns(st.Netns, func() error {
 		h, err := netlink.NewHandle()
 		if err != nil {
 			return fmt.Errorf("netlink: %w", err)
@@ -223,13 +295,13 @@ func remove(st *State) error {
 		return Restore(h, link, st.Before)
 	})
 	var nsErr netnsError
-	if err != nil && !errors.As(err, &nsErr) {
-		return err
+	if gone = errors.As(err, &nsErr); err != nil && !gone {
+		return false, err
 	}
-	for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
-		if err := os.RemoveAll(loader.PinDir(st.Netns, st.Iface, dir)); err != nil {
-			return fmt.Errorf("remove pins: %w", err)
-		}
+	// Everything, the clsact marker included: with the namespace gone
+	// nothing in the kernel refers to it any more.
+	if err := loader.RemoveIfacePins(st.Netns, st.Iface); err != nil {
+		return gone, err
 	}
-	return st.Remove()
+	return gone, st.Remove()
 }

@@ -29,3 +29,6 @@ func inNetns(name string, fn func() error) error {
 	}
 	return err
 }
+
+// netnsPath is where `ip netns add` binds a named namespace.
+func netnsPath(name string) string { return netns.Path(name) }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/policy"
 )
 
@@ -30,25 +31,38 @@ type State struct {
 	Before    *Snapshot         `json:"before,omitempty"`
 	Apps      []policy.App      `json:"apps"`
 	Interface policy.Interface  `json:"interface"`
-	AppIDs    map[string]uint32 `json:"app_ids"`
-	Minors    map[string]uint32 `json:"class_minors,omitempty"` // every egress class name ever planned here
+	AppIDs    map[string]uint32 `json:"app_ids"` // current apps, and gone ones whose counter slot is not reused yet
+	// Retired holds, per direction, the counts of gone apps whose id was
+	// given to another app: their slot was zeroed, their bytes live on here.
+	Retired map[string]loader.Counter `json:"retired,omitempty"`
+	Minors  map[string]uint32         `json:"class_minors,omitempty"` // every egress class name ever planned here
 }
 
-func nsLabel(netns string) string {
-	if netns == "" {
-		return "host"
-	}
-	return netns
-}
-
+// statePath is where the state of one interface lives:
+// StateDir/<loader.NetnsKey(netns)>/<iface>.json, the same key as its pins.
 func statePath(netns, iface string) string {
-	return filepath.Join(StateDir, nsLabel(netns), iface+".json")
+	return filepath.Join(StateDir, loader.NetnsKey(netns), iface+".json")
 }
 
 // LoadState returns the state of one interface, or nil when shaper does not
-// manage it.
+// manage it. A state file in an older shaper's layout is found too (read
+// only: commands that change things migrate it first, see migrateLayout).
 func LoadState(netns, iface string) (*State, error) {
-	data, err := os.ReadFile(statePath(netns, iface))
+	s, err := readStateFile(statePath(netns, iface))
+	if err != nil || (s != nil && s.Netns == netns) {
+		return s, err
+	}
+	// Not there, or the old root state in the folder of a netns named "host".
+	s, err = readStateFile(legacyStatePath(netns, iface))
+	if s != nil && s.Netns != netns {
+		return nil, err // the other owner of a shared old "host" folder
+	}
+	return s, err
+}
+
+// readState reads one state file; nil when there is none.
+func readStateFile(path string) (*State, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -57,7 +71,8 @@ func LoadState(netns, iface string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("decode state %s: %w", statePath(netns, iface), err)
+		return nil, fmt.Errorf("decode state %s: %w: the file is damaged; restore it or, if shaper no longer shapes "+
+			"this interface, remove it", path, err)
 	}
 	return &s, nil
 }
@@ -97,7 +112,7 @@ func (s *State) Remove() error {
 func ListStates(netns string) ([]*State, error) {
 	pattern := filepath.Join(StateDir, "*", "*.json")
 	if netns != "*" {
-		pattern = filepath.Join(StateDir, nsLabel(netns), "*.json")
+		pattern = filepath.Join(StateDir, loader.NetnsKey(netns), "*.json")
 	}
 	files, err := filepath.Glob(pattern)
 	if err != nil {
@@ -106,15 +121,14 @@ func ListStates(netns string) ([]*State, error) {
 	sort.Strings(files)
 	var out []*State
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		s, err := readStateFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read state: %w", err)
+			return nil, err
 		}
-		var s State
-		if err := json.Unmarshal(data, &s); err != nil {
-			return nil, fmt.Errorf("decode state %s: %w", f, err)
+		// In a namespace's folder, skip the old root state (old "host").
+		if s != nil && (netns == "*" || s.Netns == netns) {
+			out = append(out, s)
 		}
-		out = append(out, &s)
 	}
 	return out, nil
 }
@@ -132,25 +146,4 @@ func mergeMinors(prev map[string]uint32, p *Plan) map[string]uint32 {
 		}
 	}
 	return out
-}
-
-// assignAppIDs keeps the ids an app had and gives new apps fresh ones that
-// were never used, so an app's counter never inherits another's bytes. Id 0
-// is the "unmatched" app.
-func assignAppIDs(prev map[string]uint32, apps []policy.App) map[string]uint32 {
-	ids := make(map[string]uint32, len(prev)+len(apps))
-	var next uint32 = 1
-	for name, id := range prev {
-		ids[name] = id
-		if id >= next {
-			next = id + 1
-		}
-	}
-	for _, a := range apps {
-		if _, ok := ids[a.Name]; !ok {
-			ids[a.Name] = next
-			next++
-		}
-	}
-	return ids
 }

@@ -1,20 +1,24 @@
 package shaper
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/policy"
 )
 
 // StatusOptions select what Status reports.
 type StatusOptions struct {
-	Netns  string        // "" : every namespace
-	Ifaces []string      // none: every managed interface
-	Sample time.Duration // >0: measure live rates over this interval
+	Netns    string        // with AllNetns false: the namespace to show ("" = the root one)
+	AllNetns bool          // show every namespace
+	Ifaces   []string      // none: every managed interface
+	Sample   time.Duration // >0: measure live rates over this interval
 }
 
 // StatusReport is what `shaper status` shows: per managed interface, the
@@ -23,6 +27,9 @@ type StatusOptions struct {
 type StatusReport struct {
 	Interfaces []IfaceStatus `json:"interfaces"`
 	Sampled    string        `json:"sampled_over,omitempty"`
+	// OtherNetns are namespaces where shaper manages interfaces that this
+	// report leaves out (it shows one namespace unless asked for all).
+	OtherNetns []string `json:"other_netns,omitempty"`
 }
 
 // IfaceStatus is one managed interface.
@@ -44,6 +51,9 @@ type DirStatus struct {
 	Mode    string        `json:"mode"` // htb | tbf | monitor
 	Classes []ClassStatus `json:"classes,omitempty"`
 	Apps    []AppStatus   `json:"apps"`
+	// Retired are the counts of apps gone from the policy whose ids were
+	// reused: the apps plus this are everything the classifier counted.
+	Retired loader.Counter `json:"retired_apps"`
 }
 
 // ClassStatus is a class (or the TBF root) with the kernel's counters and
@@ -68,6 +78,7 @@ type AppStatus struct {
 	Bytes   uint64 `json:"bytes"`
 	Packets uint64 `json:"packets"`
 	NowBits uint64 `json:"now_bits,omitempty"`
+	Removed bool   `json:"removed,omitempty"` // gone from the policy; its id is reused when needed
 }
 
 // UnmatchedApp names the traffic no app matches.
@@ -75,14 +86,33 @@ const UnmatchedApp = "unmatched"
 
 // Status reads the kernel for every managed interface selected.
 func Status(o StatusOptions) (*StatusReport, error) {
-	states, err := selectStates(o.Netns, o.Ifaces)
+	if o.AllNetns && o.Netns != "" {
+		return nil, badInput(fmt.Errorf("--netns %s and --all-namespaces: give one of them", o.Netns))
+	}
+	if err := ensureLayout(); err != nil {
+		return nil, err
+	}
+	scope := o.Netns
+	if o.AllNetns {
+		scope = "*"
+	}
+	states, err := selectStates(scope, o.Ifaces)
+	if err != nil {
+		return nil, err
+	}
+	if len(states) == 0 {
+		if err := netnsExists(scope); err != nil {
+			return nil, err
+		}
+	}
+	others, err := otherNetns(scope)
 	if err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
 	first, err := collect(states)
 	if err != nil || o.Sample <= 0 {
-		return &StatusReport{Interfaces: first}, err
+		return &StatusReport{Interfaces: first, OtherNetns: others}, err
 	}
 	time.Sleep(o.Sample - time.Since(t0))
 	t1 := time.Now()
@@ -92,7 +122,26 @@ func Status(o StatusOptions) (*StatusReport, error) {
 	}
 	// Readings take time: rate over the time between their starts.
 	fillRates(first, second, t1.Sub(t0))
-	return &StatusReport{Interfaces: second, Sampled: o.Sample.String()}, nil
+	return &StatusReport{Interfaces: second, Sampled: o.Sample.String(), OtherNetns: others}, nil
+}
+
+// otherNetns lists the namespaces outside scope with managed interfaces
+// ("" for the root one), so that a scoped status can point at them.
+func otherNetns(scope string) ([]string, error) {
+	if scope == "*" {
+		return nil, nil
+	}
+	all, err := ListStates("*")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, st := range all {
+		if st.Netns != scope && !slices.Contains(out, st.Netns) {
+			out = append(out, st.Netns)
+		}
+	}
+	return out, nil
 }
 
 func collect(states []*State) ([]IfaceStatus, error) {
@@ -140,7 +189,13 @@ func collectOne(st *State) (IfaceStatus, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	var nsErr netnsError
+	if errors.As(err, &nsErr) {
+		// Its namespace is gone (`ip netns del`): the kernel dropped the
+		// interface and its queues; the pins and counters are still here.
+		s.Drift = append(s.Drift, fmt.Sprintf("network namespace %s is gone: `shaper delete --netns %s` removes what shaper kept of it",
+			st.Netns, st.Netns))
+	} else if err != nil {
 		return s, err
 	}
 	if s.Egress, err = dirStatus(st, loader.Egress, plan, cur, names); err != nil {
@@ -185,8 +240,10 @@ func dirStatus(st *State, dir loader.Direction, plan *Plan, cur *KernelState, na
 		if !ok {
 			name = fmt.Sprintf("app-%d", id) // an app since removed from the policy
 		}
-		d.Apps = append(d.Apps, AppStatus{Name: name, ID: id, Bytes: c.Bytes, Packets: c.Packets})
+		d.Apps = append(d.Apps, AppStatus{Name: name, ID: id, Bytes: c.Bytes, Packets: c.Packets,
+			Removed: id != 0 && !slices.ContainsFunc(st.Apps, func(a policy.App) bool { return a.Name == name })})
 	}
+	d.Retired = st.Retired[dir.String()]
 	sort.Slice(d.Apps, func(i, j int) bool { return d.Apps[i].Bytes > d.Apps[j].Bytes })
 	return d, nil
 }

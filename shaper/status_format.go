@@ -19,7 +19,7 @@ func (r *StatusReport) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report for people.
 func (r *StatusReport) WriteTable(w io.Writer) error {
-	if len(r.Interfaces) == 0 {
+	if len(r.Interfaces) == 0 && len(r.OtherNetns) == 0 {
 		_, err := fmt.Fprintln(w, "shaper manages no interface here (apply a policy with `shaper apply FILE`)")
 		return err
 	}
@@ -29,7 +29,28 @@ func (r *StatusReport) WriteTable(w io.Writer) error {
 		}
 		s.writeTable(w)
 	}
+	if len(r.OtherNetns) > 0 {
+		if len(r.Interfaces) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "shaper also manages interfaces in %s: see them with --netns NAME or --all-namespaces\n", netnsList(r.OtherNetns))
+	}
 	return nil
+}
+
+func netnsList(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = netnsText(n)
+	}
+	return strings.Join(out, ", ")
+}
+
+func netnsText(n string) string {
+	if n == "" {
+		return "the root namespace"
+	}
+	return "netns " + n
 }
 
 func (s *IfaceStatus) writeTable(w io.Writer) {
@@ -61,9 +82,9 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	writeApps(tw, "egress", s.Egress.Apps)
+	writeApps(tw, "egress", s.Egress)
 	if s.Ingress != nil {
-		writeApps(tw, "ingress", s.Ingress.Apps)
+		writeApps(tw, "ingress", *s.Ingress)
 	}
 	tw.Flush()
 	for _, h := range s.Hooks {
@@ -71,10 +92,17 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 	}
 }
 
-func writeApps(tw io.Writer, dir string, apps []AppStatus) {
+func writeApps(tw io.Writer, dir string, d DirStatus) {
 	fmt.Fprintf(tw, "  APP (%s)\tBYTES\tPACKETS\tNOW\t\n", dir)
-	for _, a := range apps {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t\n", a.Name, bytesText(a.Bytes), a.Packets, rateText(a.NowBits))
+	for _, a := range d.Apps {
+		name := a.Name
+		if a.Removed {
+			name += " (removed)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t\n", name, bytesText(a.Bytes), a.Packets, rateText(a.NowBits))
+	}
+	if d.Retired != (loader.Counter{}) {
+		fmt.Fprintf(tw, "  (retired apps)\t%s\t%d\t-\t\n", bytesText(d.Retired.Bytes), d.Retired.Packets)
 	}
 }
 

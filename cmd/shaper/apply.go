@@ -57,6 +57,9 @@ func newDeleteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete [IFACE...]",
 		Short: "Remove shaper from interfaces and restore exactly what they had before",
+		Long: "delete acts in one network namespace: the root one, or the one --netns names (also one that has vanished, " +
+			"whose state and pins it then removes); --all-namespaces acts in every namespace. Without IFACE it removes " +
+			"every interface shaper manages there; naming an interface shaper does not manage there is an error (exit 2).",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ifaces = args
 			o.Out = cmd.OutOrStdout()
@@ -64,7 +67,12 @@ func newDeleteCmd() *cobra.Command {
 		},
 	}
 	netnsFlag(cmd, &o.Netns)
+	allNetnsFlag(cmd, &o.AllNetns)
 	return cmd
+}
+
+func allNetnsFlag(cmd *cobra.Command, dst *bool) {
+	cmd.Flags().BoolVarP(dst, "all-namespaces", "A", false, "act in every network namespace (instead of the root one or --netns)")
 }
 
 func netnsFlag(cmd *cobra.Command, dst *string) {

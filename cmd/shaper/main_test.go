@@ -95,6 +95,27 @@ func TestPrintError(t *testing.T) {
 	}
 }
 
+// delete and status act in one namespace: one that does not exist, or an
+// interface shaper does not manage there, is bad input with a hint.
+func TestScopeExit2(t *testing.T) {
+	labtest.Root(t)
+	nons := labtest.UniqueName("nope-")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"delete", "--netns", nons}, "does not exist"},
+		{[]string{"status", "--netns", nons}, "does not exist"},
+		{[]string{"delete", labtest.UniqueName("nif")}, "manages no interface"},
+		{[]string{"delete", "-A", "--netns", nons}, "give one of them"},
+	} {
+		out, code := run(t, tc.args...)
+		if code != 2 || !strings.Contains(out, tc.want) {
+			t.Errorf("shaper %s: exit %d, output:\n%s\nwant exit 2 and %q", strings.Join(tc.args, " "), code, out, tc.want)
+		}
+	}
+}
+
 func TestCompletion(t *testing.T) {
 	out, code := run(t, "completion", "bash")
 	if code != 0 || !strings.Contains(out, "bash completion") {

@@ -14,17 +14,20 @@ func init() { register(newStatusCmd) }
 func newStatusCmd() *cobra.Command {
 	var (
 		netns  string
+		all    bool
 		output string
 		sample time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "status [IFACE...]",
 		Short: "Show classes, apps, counters, hook programs and drift from the applied policy",
+		Long: "status shows the interfaces shaper manages in one network namespace (the root one, or --netns), " +
+			"or in all with --all-namespaces; an interface whose namespace has vanished is shown with its counters and as drift.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
 				return usageError{fmt.Errorf("unknown output %q: use -o table or -o json", output)}
 			}
-			rep, err := shaper.Status(shaper.StatusOptions{Netns: netns, Ifaces: args, Sample: sample})
+			rep, err := shaper.Status(shaper.StatusOptions{Netns: netns, AllNetns: all, Ifaces: args, Sample: sample})
 			if err != nil {
 				return err
 			}
@@ -35,6 +38,7 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	netnsFlag(cmd, &netns)
+	allNetnsFlag(cmd, &all)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().DurationVar(&sample, "sample", 500*time.Millisecond, "measure live rates over this interval (0 to skip)")
 	return cmd
