@@ -34,6 +34,7 @@ type job struct {
 	before *Snapshot // what the interface had before shaper (first apply)
 	appIDs map[string]uint32
 	tables map[loader.Direction]*classify.Tables
+	loaded map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
 }
 
 // Check runs every check Apply makes before it touches the kernel that

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/policy"
 )
 
@@ -32,6 +33,9 @@ type State struct {
 	Interface policy.Interface  `json:"interface"`
 	AppIDs    map[string]uint32 `json:"app_ids"`
 	Minors    map[string]uint32 `json:"class_minors,omitempty"` // every egress class name ever planned here
+	// Loaded is what each hook (by direction) was given, so that a
+	// re-apply skips what is already there (engine_fast.go).
+	Loaded map[string]*loader.Loaded `json:"loaded,omitempty"`
 }
 
 func nsLabel(netns string) string {
