@@ -88,6 +88,24 @@ func OpenPinned(pinDir string) (*Classifier, error) {
 	return c, nil
 }
 
+// LoadClassifierKnown is LoadClassifierFor that also knows, when pinDir
+// holds no maps yet, that the maps it creates are empty: the first Update
+// then writes only the rules' entries instead of whole generations.
+func LoadClassifierKnown(knobs Knobs, pinDir string, rules *classify.Tables) (*Classifier, error) {
+	_, err := os.Stat(filepath.Join(pinDir, bpf.ClassifierMapConfigMap))
+	empty := errors.Is(err, os.ErrNotExist)
+	c, err := LoadClassifierFor(knobs, pinDir, rules)
+	if err != nil {
+		return nil, err
+	}
+	if empty {
+		for g := range c.written {
+			c.written[g] = &classify.Tables{}
+		}
+	}
+	return c, nil
+}
+
 // Fits says whether rules t fit in c's address hash tables as they are.
 func (c *Classifier) Fits(t *classify.Tables) bool {
 	want := sizesFor(t)

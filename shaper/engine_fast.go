@@ -77,7 +77,7 @@ func (j *job) updateInPlace(att loader.Attacher, a loader.Attachment, t *classif
 // the rules and attaches it, replacing what ran there.
 func (j *job) loadAndAttach(att loader.Attacher, a loader.Attachment, t *classify.Tables) (*loader.Loaded, error) {
 	knobs := j.knobs(a.Dir)
-	c, err := loader.LoadClassifierFor(knobs, a.PinPath, t)
+	c, err := loader.LoadClassifierKnown(knobs, a.PinPath, t)
 	if err != nil {
 		return nil, fmt.Errorf("load %s classifier: %w", a.Dir, err)
 	}
