@@ -27,11 +27,16 @@ import (
 type Loaded struct {
 	Object string         `json:"object"` // digest of the classifier object (bpf.ClassifierObjectHash)
 	Knobs  string         `json:"knobs"`  // the load-time constants
-	Tables string         `json:"tables"` // digest of the rules in the active generation (TablesHash)
 	Attach string         `json:"attach"` // tcx | tc
 	ProgID ebpf.ProgramID `json:"prog_id"`
 	Gen    uint32         `json:"gen"` // the active generation after the apply
+	// Gens are the digests (TablesHash) of the rules each generation
+	// holds: "" when unknown, EmptyDigest when it holds none.
+	Gens [bpf.NumGens]string `json:"gens"`
 }
+
+// EmptyDigest is the digest of no rules: what fresh maps hold.
+var EmptyDigest = TablesHash(&classify.Tables{})
 
 // SameProgram says whether a hook that was given l can keep its program
 // for knobs with attach mode mode: same object, same knobs, same mode.
@@ -44,14 +49,15 @@ func (l *Loaded) SameProgram(knobs Knobs, mode string) bool {
 // knob added later changes it.
 func KnobsString(k Knobs) string { return fmt.Sprintf("%+v", k) }
 
-// Record is what the hook holds now that c runs there with rules t.
-func (c *Classifier) Record(knobs Knobs, mode string, prog ebpf.ProgramID, t *classify.Tables) (*Loaded, error) {
+// Record is what the hook holds now that program prog runs there on c's
+// maps, whose generations hold the rules with digests gens.
+func (c *Classifier) Record(knobs Knobs, mode string, prog ebpf.ProgramID, gens [bpf.NumGens]string) (*Loaded, error) {
 	gen, err := c.Gen()
 	if err != nil {
 		return nil, err
 	}
-	return &Loaded{Object: bpf.ClassifierObjectHash(), Knobs: KnobsString(knobs), Tables: TablesHash(t),
-		Attach: mode, ProgID: prog, Gen: gen}, nil
+	return &Loaded{Object: bpf.ClassifierObjectHash(), Knobs: KnobsString(knobs), Attach: mode, ProgID: prog,
+		Gen: gen, Gens: gens}, nil
 }
 
 // ProgramID is the kernel's id of the loaded program (0 for a classifier
@@ -89,21 +95,21 @@ func OpenPinned(pinDir string) (*Classifier, error) {
 }
 
 // LoadClassifierKnown is LoadClassifierFor that also knows, when pinDir
-// holds no maps yet, that the maps it creates are empty: the first Update
-// then writes only the rules' entries instead of whole generations.
-func LoadClassifierKnown(knobs Knobs, pinDir string, rules *classify.Tables) (*Classifier, error) {
-	_, err := os.Stat(filepath.Join(pinDir, bpf.ClassifierMapConfigMap))
-	empty := errors.Is(err, os.ErrNotExist)
-	c, err := LoadClassifierFor(knobs, pinDir, rules)
-	if err != nil {
-		return nil, err
+// holds no maps yet (fresh = true), that the maps it creates are empty:
+// the first Update then writes only the rules' entries instead of whole
+// generations.
+func LoadClassifierKnown(knobs Knobs, pinDir string, rules *classify.Tables) (c *Classifier, fresh bool, err error) {
+	_, err = os.Stat(filepath.Join(pinDir, bpf.ClassifierMapConfigMap))
+	fresh = errors.Is(err, os.ErrNotExist)
+	if c, err = LoadClassifierFor(knobs, pinDir, rules); err != nil {
+		return nil, false, err
 	}
-	if empty {
+	if fresh {
 		for g := range c.written {
 			c.written[g] = &classify.Tables{}
 		}
 	}
-	return c, nil
+	return c, fresh, nil
 }
 
 // Fits says whether rules t fit in c's address hash tables as they are.

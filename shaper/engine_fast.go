@@ -5,6 +5,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/classify"
 	"github.com/shaperdev/shaper/loader"
 )
@@ -19,12 +20,13 @@ import (
 func (j *job) applyClassifier(att loader.Attacher, link netlink.Link, dir loader.Direction, t *classify.Tables) error {
 	pin := loader.PinDir(j.netns, j.iface.Name, dir)
 	a := loader.Attachment{Ifindex: link.Attrs().Index, Ifname: j.iface.Name, Dir: dir, PinPath: pin}
-	rec, done, err := j.updateInPlace(att, a, t)
+	want := loader.TablesHash(t)
+	rec, done, err := j.updateInPlace(att, a, t, want)
 	if err != nil {
 		return err
 	}
 	if !done {
-		if rec, err = j.loadAndAttach(att, a, t); err != nil {
+		if rec, err = j.loadAndAttach(att, a, t, want); err != nil {
 			return err
 		}
 	}
@@ -37,7 +39,7 @@ func (j *job) applyClassifier(att loader.Attacher, link netlink.Link, dir loader
 
 // updateInPlace is the fast path: done is false when the program must be
 // loaded.
-func (j *job) updateInPlace(att loader.Attacher, a loader.Attachment, t *classify.Tables) (*loader.Loaded, bool, error) {
+func (j *job) updateInPlace(att loader.Attacher, a loader.Attachment, t *classify.Tables, want string) (*loader.Loaded, bool, error) {
 	var prev *loader.Loaded
 	if j.prev != nil {
 		prev = j.prev.Loaded[a.Dir.String()]
@@ -58,10 +60,14 @@ func (j *job) updateInPlace(att loader.Attacher, a loader.Attachment, t *classif
 	if err != nil {
 		return nil, false, err
 	}
-	// The active generation is the one recorded with these rules: an
-	// apply that failed after writing (and was rolled back) flipped it.
-	if gen == prev.Gen && prev.Tables == loader.TablesHash(t) {
-		return prev, true, nil
+	// The record holds only while the active generation is the recorded
+	// one: an apply that failed after a flip (and was rolled back) left
+	// other rules there.
+	if gen == prev.Gen {
+		if prev.Gens[gen] == want {
+			return prev, true, nil
+		}
+		j.assumeGens(c, prev, a.Dir)
 	}
 	if !c.Fits(t) {
 		return nil, false, nil
@@ -69,15 +75,57 @@ func (j *job) updateInPlace(att loader.Attacher, a loader.Attachment, t *classif
 	if err := c.Update(t); err != nil {
 		return nil, false, fmt.Errorf("%s classifier: %w", a.Dir, err)
 	}
-	rec, err := c.Record(knobs, att.Name(), prev.ProgID, t)
+	if err := c.Mirror(t, true); err != nil {
+		return nil, false, fmt.Errorf("%s classifier: %w", a.Dir, err)
+	}
+	rec, err := c.Record(knobs, att.Name(), prev.ProgID, [bpf.NumGens]string{want, want})
 	return rec, err == nil, err
+}
+
+// assumeGens tells c what its generations hold, as far as the record
+// knows: nothing (fresh maps), or the previous apply's rules, compiled
+// again from the state and checked against the recorded digest.
+func (j *job) assumeGens(c *loader.Classifier, prev *loader.Loaded, dir loader.Direction) {
+	var pt *classify.Tables
+	for g, d := range prev.Gens {
+		switch {
+		case d == "":
+		case d == loader.EmptyDigest:
+			c.Assume(uint32(g), &classify.Tables{})
+		default:
+			if pt == nil {
+				pt = j.prevTables(dir)
+			}
+			if pt != nil && loader.TablesHash(pt) == d {
+				c.Assume(uint32(g), pt)
+			}
+		}
+	}
+}
+
+// prevTables compiles the previous apply's rules for dir from the state,
+// as prepare compiled them then; nil when that fails.
+func (j *job) prevTables(dir loader.Direction) *classify.Tables {
+	p := j.prev
+	var plan *Plan
+	if dir == loader.Egress && p.Interface.Egress != nil {
+		var err error
+		if plan, err = PlanKeeping(p.Interface.Egress, p.Minors); err != nil {
+			return nil
+		}
+	}
+	t, err := classify.Compile(p.Apps, binding(plan, p.AppIDs))
+	if err != nil {
+		return nil
+	}
+	return t
 }
 
 // loadAndAttach loads and verifies the program on the pinned maps, writes
 // the rules and attaches it, replacing what ran there.
-func (j *job) loadAndAttach(att loader.Attacher, a loader.Attachment, t *classify.Tables) (*loader.Loaded, error) {
+func (j *job) loadAndAttach(att loader.Attacher, a loader.Attachment, t *classify.Tables, want string) (*loader.Loaded, error) {
 	knobs := j.knobs(a.Dir)
-	c, err := loader.LoadClassifierKnown(knobs, a.PinPath, t)
+	c, fresh, err := loader.LoadClassifierKnown(knobs, a.PinPath, t)
 	if err != nil {
 		return nil, fmt.Errorf("load %s classifier: %w", a.Dir, err)
 	}
@@ -96,5 +144,14 @@ func (j *job) loadAndAttach(att loader.Attacher, a loader.Attachment, t *classif
 	if err != nil {
 		return nil, fmt.Errorf("%s classifier: %w", a.Dir, err)
 	}
-	return c.Record(knobs, att.Name(), id, t)
+	gen, err := c.Gen()
+	if err != nil {
+		return nil, fmt.Errorf("%s classifier: %w", a.Dir, err)
+	}
+	var gens [bpf.NumGens]string // the other generation: unknown unless fresh
+	gens[gen] = want
+	if fresh {
+		gens[gen^1] = loader.EmptyDigest
+	}
+	return c.Record(knobs, att.Name(), id, gens)
 }
