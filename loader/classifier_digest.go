@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash"
 	"net/netip"
-	"slices"
 
 	"github.com/shaperdev/shaper/classify"
 )
@@ -45,16 +44,13 @@ func writeTables(h hash.Hash, t *classify.Tables) {
 	}
 	portsOf('s', t.SPort)
 	portsOf('d', t.DPort)
+	// Prefix tables can be large: they are summed, not sorted (see
+	// prefixSum), so the digest costs one pass over the map.
 	prefixes := func(tag byte, tab map[netip.Prefix]classify.Mask) {
 		b = append(b, tag)
-		ps := make([]netip.Prefix, 0, len(tab))
-		for p := range tab {
-			ps = append(ps, p)
-		}
-		slices.SortFunc(ps, netip.Prefix.Compare)
-		for _, p := range ps {
-			b, _ = p.AppendBinary(b)
-			mask(tab[p])
+		sum := prefixSum(tab)
+		for _, w := range sum {
+			b = binary.LittleEndian.AppendUint64(b, w)
 		}
 	}
 	prefixes('S', t.Src)
@@ -85,4 +81,40 @@ func writeTables(h hash.Hash, t *classify.Tables) {
 	u32(t.Default.ClassID)
 	u32(t.Default.Slot)
 	flush()
+}
+
+// prefixSum digests a prefix table without ordering it: every entry is
+// mixed into 128 bits of its own, and the entries' bits are added up (a
+// sum does not depend on the map's iteration order), with the count.
+func prefixSum(tab map[netip.Prefix]classify.Mask) [3]uint64 {
+	var sum [3]uint64
+	sum[2] = uint64(len(tab))
+	for p, m := range tab {
+		a := p.Addr().As16()
+		hi, lo := binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:])
+		x := mix(mix(hi) ^ lo ^ uint64(p.Bits())<<1 ^ boolBit(p.Addr().Is4()))
+		y := mix(x ^ 0x9e3779b97f4a7c15)
+		for _, w := range m {
+			x = mix(x ^ w)
+			y = mix(y + w)
+		}
+		sum[0] += x
+		sum[1] += y
+	}
+	return sum
+}
+
+func boolBit(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// mix is splitmix64's finaliser: every input bit changes about half of the
+// output bits.
+func mix(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
