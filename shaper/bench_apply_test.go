@@ -1,8 +1,11 @@
 package shaper_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/policy"
 	"github.com/shaperdev/shaper/shaper"
@@ -112,6 +116,7 @@ func TestBenchApply(t *testing.T) {
 	row("100,000 prefixes, first apply", "< 1 s", bigRuns, func(int) { del() }, same(big))
 	row("100,000 prefixes, no-op re-apply", "", bigRuns, nothing, same(big))
 	row("100,000 prefixes, rules-only change", "", bigRuns, nothing, alt(big, bigMoved))
+	rows = append(rows, cliRows(t, ns, runs)...)
 	del()
 
 	// Wall time is what a user waits; on a machine shared with other work
@@ -160,4 +165,40 @@ func bigApp(n int) string {
 	}
 	b.WriteString("]}]}")
 	return b.String()
+}
+
+// cliRows time the shaper binary itself (a fresh process each time, as a
+// user runs it): a no-op re-apply with the TCX probe answered from its
+// cache file, and with the cache file removed first (the probe runs).
+func cliRows(t *testing.T, ns string, runs int) []applyRow {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "shaper")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/shaper").CombinedOutput(); err != nil {
+		t.Fatalf("build shaper: %v\n%s", err, out)
+	}
+	file := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(benchApplyPolicy, ns, "{proto: icmp}", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(r *applyRow) {
+		cmd := exec.Command(bin, "apply", file)
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("shaper apply: %v\n%s", err, out)
+		}
+		r.times = append(r.times, time.Since(t0))
+		r.cpu = append(r.cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+	}
+	cached := applyRow{name: "process: no-op, probe cached"}
+	fresh := applyRow{name: "process: no-op, probe cache removed"}
+	run(&cached) // warm-up
+	cached = applyRow{name: cached.name}
+	for range runs {
+		run(&cached)
+		if err := os.Remove(loader.ProbeCacheFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		run(&fresh)
+	}
+	return []applyRow{cached, fresh}
 }
