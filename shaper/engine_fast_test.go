@@ -2,6 +2,7 @@ package shaper
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,7 +101,7 @@ func TestReapplyNoopKeepsEverything(t *testing.T) {
 		t.Errorf("no-op re-apply changed the hook: prog %d→%d link %d→%d gen %d→%d",
 			ids0.prog, ids1.prog, ids0.link, ids1.link, ids0.gen, ids1.gen)
 	}
-	if len(ids0.maps) < 10 || !mapsEqual(ids0.maps, ids1.maps) {
+	if len(ids0.maps) < 10 || !maps.Equal(ids0.maps, ids1.maps) {
 		t.Errorf("maps changed: %v → %v", ids0.maps, ids1.maps)
 	}
 	if h0, h1 := handles(obs0), handles(obs1); !slices.Equal(h0, h1) {
@@ -115,18 +116,6 @@ func TestReapplyNoopKeepsEverything(t *testing.T) {
 	if got := appCounters(t, ns)[id].Packets - apps0[id].Packets; got < 5 {
 		t.Errorf("app ping counted %d packets after the re-apply, want >= 5", got)
 	}
-}
-
-func mapsEqual(a, b map[string]ebpf.MapID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // A rules-only change keeps the program and its maps, flips the
@@ -145,7 +134,7 @@ func TestReapplyRulesOnlyKeepsProgram(t *testing.T) {
 	}{{moved, 0, 5}, {pol, 5, 0}} {
 		mustApply(t, p.pol, ApplyOptions{})
 		ids := egressIDs(t, ns)
-		if ids.prog != ids0.prog || ids.link != ids0.link || !mapsEqual(ids.maps, ids0.maps) {
+		if ids.prog != ids0.prog || ids.link != ids0.link || !maps.Equal(ids.maps, ids0.maps) {
 			t.Errorf("change %d reloaded: prog %d→%d link %d→%d maps %v→%v", i, ids0.prog, ids.prog, ids0.link, ids.link, ids0.maps, ids.maps)
 		}
 		if want := ids0.gen ^ uint32(i+1)&1; ids.gen != want {
@@ -206,5 +195,61 @@ func TestReapplyRepairsDrift(t *testing.T) {
 				t.Errorf("icmp class counted %d of 5 pings after the repair", got)
 			}
 		})
+	}
+}
+
+// Both directions, legacy tc, monitor-only: a no-op re-apply keeps both
+// programs, a rules-only change keeps them too and both count by the new
+// rules.
+func TestReapplyBothDirectionsTC(t *testing.T) {
+	lab, ns := engineLab(t)
+	text := `
+version: 1
+apps: [{name: ping, match: [%[2]s]}]
+interfaces: [{name: eth0, netns: %[1]s, egress: {}, ingress: {}}]
+`
+	pol := mustParse(t, text, ns, "{proto: icmp}")
+	progs := func() map[string]ebpf.ProgramID {
+		out := map[string]ebpf.ProgramID{}
+		for _, h := range observe(t, ns, "eth0").ours() {
+			out[h.Dir.String()] = h.ProgID
+		}
+		return out
+	}
+	mustApply(t, pol, ApplyOptions{Attach: "tc"})
+	first := progs()
+	if len(first) != 2 {
+		t.Fatalf("want a program of ours per direction, have %v", first)
+	}
+	mustApply(t, pol, ApplyOptions{Attach: "tc"})
+	mustApply(t, mustParse(t, text, ns, "{proto: udp, dport: 53}"), ApplyOptions{Attach: "tc"})
+	if got := progs(); !maps.Equal(got, first) {
+		t.Errorf("programs replaced: %v → %v", first, got)
+	}
+	st, _ := LoadState(ns, "eth0")
+	id := st.AppIDs["ping"]
+	before, beforeID := map[loader.Direction]loader.Counter{}, map[loader.Direction]loader.Counter{}
+	for _, dir := range loader.Directions {
+		_, apps, err := loader.ReadCounters(loader.PinDir(ns, "eth0", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[dir], beforeID[dir] = apps[0], apps[id]
+		if rec := st.Loaded[dir.String()]; rec == nil || rec.Gens[0] != rec.Gens[1] || rec.Gens[0] == "" {
+			t.Errorf("%s: record %+v: want both generations holding the rules", dir, rec)
+		}
+	}
+	ping(t, lab, 5) // no longer the ping app: unmatched (app 0) both ways
+	for _, dir := range loader.Directions {
+		_, apps, err := loader.ReadCounters(loader.PinDir(ns, "eth0", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := apps[0].Packets - before[dir].Packets; got < 5 {
+			t.Errorf("%s: %d pings unmatched after the change, want >= 5", dir, got)
+		}
+		if apps[id] != beforeID[dir] {
+			t.Errorf("%s: app ping still counts after its rule changed: %+v → %+v", dir, beforeID[dir], apps[id])
+		}
 	}
 }
