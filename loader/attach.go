@@ -97,7 +97,7 @@ func ChooseWithReason(mode string) (Attacher, string, error) {
 	case ModeTC:
 		return TC{}, "tc requested", nil
 	}
-	p := ProbeTCX()
+	p := probeTCXCached()
 	if p.Supported {
 		return TCX{}, "auto: " + p.Reason, nil
 	}

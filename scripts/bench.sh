@@ -71,7 +71,11 @@ bench "shaping accuracy: one HTB class on a veth, iperf3 TCP" ./shaper/ TestBenc
 # 3. The classifier with real packets against tc u32.
 bench "classifier cost per packet on egress: shaper BPF vs tc u32" ./loader/ TestBenchU32 stdout
 
-# 4. The lab builder.
+# 4. How long apply takes: first apply, no-op re-apply, rules-only change,
+# 100,000 prefixes.
+bench "apply time (shaper.Apply in a fresh lab namespace)" ./shaper/ TestBenchApply stdout
+
+# 5. The lab builder.
 bench "netlab: 50-node lab up and down" ./netlab/ TestBenchLab50 stdout
 
 echo

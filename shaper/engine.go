@@ -36,6 +36,7 @@ type job struct {
 	reused  []uint32                  // app ids to retire before the new rules go live
 	retired map[string]loader.Counter // per direction: counts of retired app ids
 	tables  map[loader.Direction]*classify.Tables
+	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
 }
 
 // Check runs every check Apply makes before it touches the kernel that

@@ -48,6 +48,7 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 		if err := failpoint(j.label()); err != nil {
 			return err
 		}
+		st.Loaded = j.loaded
 		return st.Save()
 	})
 }
@@ -76,25 +77,8 @@ func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
 			}
 			continue
 		}
-		pin := loader.PinDir(j.netns, j.iface.Name, dir)
-		c, err := loader.LoadClassifierFor(j.knobs(dir), pin, t)
-		if err != nil {
-			return fmt.Errorf("load %s classifier: %w", dir, err)
-		}
-		err = retireApps(c, dir, j.reused, j.retired)
-		if err == nil {
-			err = c.Update(t)
-		}
-		if err == nil {
-			a := loader.Attachment{Ifindex: link.Attrs().Index, Ifname: j.iface.Name, Dir: dir, Prog: c.Program(), PinPath: pin}
-			err = att.Attach(a)
-			if err == nil {
-				_, err = loader.RemoveStale(att, a, progPrefix)
-			}
-		}
-		c.Close()
-		if err != nil {
-			return fmt.Errorf("%s classifier: %w", dir, err)
+		if err := j.applyClassifier(att, link, dir, t); err != nil {
+			return err
 		}
 	}
 	return nil
