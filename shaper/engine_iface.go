@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // apply makes one interface match its job: state first (so a crash can
@@ -63,7 +64,7 @@ func (j *job) applyQdisc(h *netlink.Handle, link netlink.Link) error {
 	if err != nil {
 		return err
 	}
-	return ApplyChanges(h, link, j.egress, Diff(j.egress, cur))
+	return ApplyChanges(h, link, j.egress, plan.Diff(j.egress, cur))
 }
 
 func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {

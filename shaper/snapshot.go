@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // KindDefault marks a snapshot of an interface whose root was the device's
@@ -118,11 +120,11 @@ func cannotRestore(dev string, q netlink.Qdisc) error {
 	a := q.Attrs()
 	where := "root"
 	if a.Parent != netlink.HANDLE_ROOT {
-		where = "parent " + HandleString(a.Parent)
+		where = "parent " + plan.HandleString(a.Parent)
 	}
 	return &SnapshotError{Msg: fmt.Sprintf(
 		"%s has a %s qdisc (handle %s, %s) that shaper cannot save and restore (it can: htb, tbf, pfifo, bfifo trees): "+
-			"remove it with `tc qdisc del dev %s root` first", dev, q.Type(), HandleString(a.Handle), where, dev)}
+			"remove it with `tc qdisc del dev %s root` first", dev, q.Type(), plan.HandleString(a.Handle), where, dev)}
 }
 
 func saveQdisc(q netlink.Qdisc) *SavedQdisc {
@@ -184,20 +186,20 @@ func Restore(h *netlink.Handle, link netlink.Link, snap *Snapshot) error {
 		return fmt.Errorf("restore %s: snapshot of a %s root has no parameters", name, snap.Kind)
 	}
 	if err := h.QdiscAdd(savedQdisc(idx, snap.Root)); err != nil {
-		return fmt.Errorf("restore %s: add root %s %s: %w", name, snap.Root.Kind, HandleString(snap.Root.Handle), err)
+		return fmt.Errorf("restore %s: add root %s %s: %w", name, snap.Root.Kind, plan.HandleString(snap.Root.Handle), err)
 	}
 	for _, c := range snap.Classes {
 		hc := &netlink.HtbClass{
 			ClassAttrs: netlink.ClassAttrs{LinkIndex: idx, Handle: c.ClassID, Parent: c.Parent},
 			Rate:       c.Rate, Ceil: c.Ceil, Buffer: c.Buffer, Cbuffer: c.Cbuffer, Quantum: c.Quantum, Prio: c.Prio}
 		if err := h.ClassAdd(hc); err != nil {
-			return fmt.Errorf("restore %s: add class %s: %w", name, HandleString(c.ClassID), err)
+			return fmt.Errorf("restore %s: add class %s: %w", name, plan.HandleString(c.ClassID), err)
 		}
 	}
 	for i := range snap.Qdiscs {
 		q := &snap.Qdiscs[i]
 		if err := h.QdiscAdd(savedQdisc(idx, q)); err != nil {
-			return fmt.Errorf("restore %s: add %s qdisc %s: %w", name, q.Kind, HandleString(q.Handle), err)
+			return fmt.Errorf("restore %s: add %s qdisc %s: %w", name, q.Kind, plan.HandleString(q.Handle), err)
 		}
 	}
 	return nil

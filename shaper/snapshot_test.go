@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // treeOf is the parts of the state Restore must reproduce (no counters).
@@ -14,10 +16,10 @@ func treeOf(t *testing.T, h *netlink.Handle, link netlink.Link) string {
 	t.Helper()
 	st := readState(t, h, link)
 	if st.Root != nil {
-		st.Root.Stats = Stats{}
+		st.Root.Stats = plan.Stats{}
 	}
 	for i := range st.Classes {
-		st.Classes[i].Stats = Stats{}
+		st.Classes[i].Stats = plan.Stats{}
 	}
 	qs, err := h.QdiscList(link)
 	if err != nil {
@@ -26,11 +28,11 @@ func treeOf(t *testing.T, h *netlink.Handle, link netlink.Link) string {
 	var leaves []string
 	for _, q := range qs {
 		if q.Attrs().Parent != netlink.HANDLE_ROOT {
-			leaves = append(leaves, q.Type()+" "+HandleString(q.Attrs().Handle)+" parent "+HandleString(q.Attrs().Parent))
+			leaves = append(leaves, q.Type()+" "+plan.HandleString(q.Attrs().Handle)+" parent "+plan.HandleString(q.Attrs().Parent))
 		}
 	}
 	b, _ := json.Marshal(struct {
-		State  *KernelState
+		State  *plan.KernelState
 		Leaves []string
 	}{st, leaves})
 	return string(b)

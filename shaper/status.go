@@ -8,6 +8,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // StatusOptions select what Status reports.
@@ -49,16 +50,16 @@ type DirStatus struct {
 // ClassStatus is a class (or the TBF root) with the kernel's counters and
 // the classifier's own count of what it sent there.
 type ClassStatus struct {
-	Name       string `json:"name"`
-	ID         string `json:"id"`
-	Parent     string `json:"parent,omitempty"`
-	Depth      int    `json:"depth"`
-	RateBits   uint64 `json:"rate_bits"`
-	CeilBits   uint64 `json:"ceil_bits,omitempty"`
-	Stats      Stats  `json:"stats"`
-	BPFBytes   uint64 `json:"bpf_bytes"`
-	BPFPackets uint64 `json:"bpf_packets"`
-	NowBits    uint64 `json:"now_bits,omitempty"` // live rate over the sample
+	Name       string     `json:"name"`
+	ID         string     `json:"id"`
+	Parent     string     `json:"parent,omitempty"`
+	Depth      int        `json:"depth"`
+	RateBits   uint64     `json:"rate_bits"`
+	CeilBits   uint64     `json:"ceil_bits,omitempty"`
+	Stats      plan.Stats `json:"stats"`
+	BPFBytes   uint64     `json:"bpf_bytes"`
+	BPFPackets uint64     `json:"bpf_packets"`
+	NowBits    uint64     `json:"now_bits,omitempty"` // live rate over the sample
 }
 
 // AppStatus is one app's counters.
@@ -109,12 +110,12 @@ func collect(states []*State) ([]IfaceStatus, error) {
 
 func collectOne(st *State) (IfaceStatus, error) {
 	s := IfaceStatus{Netns: st.Netns, Iface: st.Iface, Source: st.Source, AppliedAt: st.AppliedAt, Attach: st.Attach, Drift: []string{}}
-	plan, err := PlanKeeping(st.Interface.Egress, st.Minors)
+	egress, err := plan.Keeping(st.Interface.Egress, st.Minors)
 	if err != nil {
 		return s, err
 	}
 	names := appNames(st.AppIDs)
-	var cur *KernelState
+	var cur *plan.KernelState
 	err = inNetns(st.Netns, func() error {
 		h, err := netlink.NewHandle()
 		if err != nil {
@@ -130,7 +131,7 @@ func collectOne(st *State) (IfaceStatus, error) {
 		if cur, err = ReadState(h, link); err != nil {
 			return err
 		}
-		if ch := Diff(plan, cur); len(ch) > 0 {
+		if ch := plan.Diff(egress, cur); len(ch) > 0 {
 			for _, c := range ch {
 				s.Drift = append(s.Drift, "kernel differs from the applied policy: needs "+c.String())
 			}
@@ -143,7 +144,7 @@ func collectOne(st *State) (IfaceStatus, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.Egress, err = dirStatus(st, loader.Egress, plan, cur, names); err != nil {
+	if s.Egress, err = dirStatus(st, loader.Egress, egress, cur, names); err != nil {
 		return s, err
 	}
 	s.checkHook(loader.Egress)
@@ -170,15 +171,15 @@ func (s *IfaceStatus) checkHook(dir loader.Direction) {
 	s.Drift = append(s.Drift, fmt.Sprintf("classifier is not attached on %s", dir))
 }
 
-func dirStatus(st *State, dir loader.Direction, plan *Plan, cur *KernelState, names map[uint32]string) (DirStatus, error) {
+func dirStatus(st *State, dir loader.Direction, egress *plan.Plan, cur *plan.KernelState, names map[uint32]string) (DirStatus, error) {
 	d := DirStatus{Mode: "monitor"}
 	classCnt, appCnt, err := loader.ReadCounters(loader.PinDir(st.Netns, st.Iface, dir))
 	if err != nil {
 		return d, err
 	}
-	if plan != nil {
-		d.Mode = plan.Kind
-		d.Classes = classStatuses(plan, cur, classCnt)
+	if egress != nil {
+		d.Mode = egress.Kind
+		d.Classes = classStatuses(egress, cur, classCnt)
 	}
 	for id, c := range appCnt {
 		name, ok := names[id]
@@ -191,7 +192,7 @@ func dirStatus(st *State, dir loader.Direction, plan *Plan, cur *KernelState, na
 	return d, nil
 }
 
-func classStatuses(p *Plan, cur *KernelState, cnt map[uint32]loader.Counter) []ClassStatus {
+func classStatuses(p *plan.Plan, cur *plan.KernelState, cnt map[uint32]loader.Counter) []ClassStatus {
 	if p.Kind == "tbf" {
 		c := ClassStatus{Name: "root", ID: "1:", RateBits: p.TBF.RateBytes * 8}
 		if cur != nil && cur.Root != nil {
@@ -200,11 +201,11 @@ func classStatuses(p *Plan, cur *KernelState, cnt map[uint32]loader.Counter) []C
 		c.BPFBytes, c.BPFPackets = cnt[0].Bytes, cnt[0].Packets
 		return []ClassStatus{c}
 	}
-	depth := map[uint32]int{RootHandle: -1}
+	depth := map[uint32]int{plan.RootHandle: -1}
 	var out []ClassStatus
 	for _, pc := range p.Classes {
 		depth[pc.ClassID] = depth[pc.Parent] + 1
-		c := ClassStatus{Name: pc.Name, ID: HandleString(pc.ClassID), Parent: HandleString(pc.Parent),
+		c := ClassStatus{Name: pc.Name, ID: plan.HandleString(pc.ClassID), Parent: plan.HandleString(pc.Parent),
 			Depth: depth[pc.ClassID], RateBits: pc.RateBytes * 8, CeilBits: pc.CeilBytes * 8}
 		if cur != nil {
 			if k, ok := cur.Class(pc.ClassID); ok {
