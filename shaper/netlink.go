@@ -38,7 +38,7 @@ func rootQdisc(qs []netlink.Qdisc) netlink.Qdisc {
 }
 
 // ReadState reads the interface's root qdisc and, under an HTB root, its
-// classes with their parameters and counters.
+// classes with their parameters and their 64-bit counters.
 func ReadState(h *netlink.Handle, link netlink.Link) (*plan.KernelState, error) {
 	qs, err := listQdiscs(h, link)
 	if err != nil {
@@ -50,17 +50,30 @@ func ReadState(h *netlink.Handle, link netlink.Link) (*plan.KernelState, error) 
 		return st, nil
 	}
 	st.Root = qdiscState(q)
-	if st.Root.Kind != "htb" {
-		return st, nil
+	if st.Root.Kind == "htb" {
+		cs, err := listClasses(h, link, st.Root.Handle)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if hc, ok := c.(*netlink.HtbClass); ok {
+				st.Classes = append(st.Classes, classState(hc))
+			}
+		}
 	}
-	cs, err := listClasses(h, link, st.Root.Handle)
-	if err != nil {
+	// The netlink library reads packet counts as 32 bits: read them again.
+	if err := inLinkNetns(link); err != nil {
 		return nil, err
 	}
-	for _, c := range cs {
-		if hc, ok := c.(*netlink.HtbClass); ok {
-			st.Classes = append(st.Classes, classState(hc))
-		}
+	root, classes, err := readStats64(link.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", link.Attrs().Name, err)
+	}
+	if root != nil {
+		st.Root.Stats = *root
+	}
+	for i := range st.Classes {
+		st.Classes[i].Stats = classes[st.Classes[i].ClassID]
 	}
 	return st, nil
 }
@@ -72,9 +85,6 @@ func kernelClock() plan.Psched { return plan.Psched{TickInUsec: netlink.TickInUs
 func qdiscState(q netlink.Qdisc) *plan.QdiscState {
 	a := q.Attrs()
 	s := &plan.QdiscState{Kind: q.Type(), Handle: a.Handle, Parent: a.Parent}
-	if a.Statistics != nil {
-		s.Stats = stats((*netlink.ClassStatistics)(a.Statistics))
-	}
 	switch q := q.(type) {
 	case *netlink.Htb:
 		s.Default = a.Handle&0xFFFF0000 | q.Defcls&0xFFFF
@@ -105,24 +115,6 @@ func classState(c *netlink.HtbClass) plan.ClassState {
 		// The kernel reports a top-level class's parent as TC_H_ROOT; tc
 		// and the plan name the qdisc ("parent 1:").
 		s.Parent = c.Handle & 0xFFFF0000
-	}
-	if c.Statistics != nil {
-		s.Stats = stats(c.Statistics)
-	}
-	return s
-}
-
-func stats(cs *netlink.ClassStatistics) plan.Stats {
-	var s plan.Stats
-	if b := cs.Basic; b != nil {
-		s.Bytes, s.Packets = b.Bytes, uint64(b.Packets)
-	}
-	if q := cs.Queue; q != nil {
-		s.Drops, s.Overlimits, s.Requeues = q.Drops, q.Overlimits, q.Requeues
-		s.Backlog, s.Qlen = q.Backlog, q.Qlen
-	}
-	if r := cs.RateEst; r != nil {
-		s.RateBps, s.RatePps = uint64(r.Bps), uint64(r.Pps)
 	}
 	return s
 }

@@ -1,7 +1,10 @@
 package shaper
 
 import (
+	"fmt"
 	"os/exec"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +32,43 @@ func nsLink(t *testing.T) (string, *netlink.Handle, netlink.Link) {
 		t.Fatalf("netlink handle in %s: %v", ns, err)
 	}
 	t.Cleanup(h.Close)
+	enterNetns(t, nsh)
 	return ns, h, addVeth(t, h, "sh0")
+}
+
+func enterNetnsNamed(t *testing.T, ns string) {
+	t.Helper()
+	nsh, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatalf("open netns %s: %v", ns, err)
+	}
+	defer nsh.Close()
+	enterNetns(t, nsh)
+}
+
+// enterNetns moves the test's goroutine, locked to its thread, into the
+// namespace until the test ends: raw tc messages go to the calling thread's
+// namespace, as they do in the engine (inNetns). A thread that cannot get
+// back stays locked and dies with the test's goroutine.
+func enterNetns(t *testing.T, nsh netns.NsHandle) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatalf("current netns: %v", err)
+	}
+	if err := netns.Set(nsh); err != nil {
+		orig.Close()
+		t.Fatalf("enter netns: %v", err)
+	}
+	t.Cleanup(func() {
+		defer orig.Close()
+		if err := netns.Set(orig); err != nil {
+			t.Errorf("back to the original netns: %v", err)
+			return
+		}
+		runtime.UnlockOSThread()
+	})
 }
 
 func addVeth(t *testing.T, h *netlink.Handle, name string) netlink.Link {
@@ -226,6 +265,7 @@ func TestTCCommandsEquivalence(t *testing.T) {
 	}
 	for name, p := range plans {
 		t.Run(name, func(t *testing.T) {
+			enterNetnsNamed(t, ns) // a subtest runs on a goroutine of its own
 			for _, l := range []netlink.Link{viaNetlink, viaTC} {
 				if err := Restore(h, l, nil); err != nil {
 					t.Fatalf("clear %s: %v", l.Attrs().Name, err)
@@ -279,6 +319,19 @@ func TestReadStateStats(t *testing.T) {
 	}
 	if st.Root.Stats.Packets < c.Stats.Packets {
 		t.Errorf("root packets %d < class packets %d", st.Root.Stats.Packets, c.Stats.Packets)
+	}
+	// The same counters as tc prints them (traffic has stopped).
+	out, err := exec.Command("ip", "netns", "exec", ns, "tc", "-s", "class", "show", "dev", "sh0", "classid", "1:30").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tc -s class show: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+) requeues (\d+)\)`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no counters in tc -s output:\n%s", out)
+	}
+	got := fmt.Sprintf("%d %d %d %d %d", c.Stats.Bytes, c.Stats.Packets, c.Stats.Drops, c.Stats.Overlimits, c.Stats.Requeues)
+	if want := strings.Join(m[1:], " "); got != want {
+		t.Errorf("class 1:30 counters (bytes pkts drops overlimits requeues) %s, tc -s says %s", got, want)
 	}
 }
 
