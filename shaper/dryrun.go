@@ -27,6 +27,7 @@ func (j *job) describe(w io.Writer, link netlink.Link) error {
 	if err != nil {
 		return err
 	}
+	cur.Foreign = j.rootIsForeign()
 	ch := plan.Diff(j.egress, cur)
 	if j.egress == nil && !(j.prev != nil && j.prev.Interface.Egress.Shaped()) {
 		ch = nil // monitor-only never removes a root it did not install

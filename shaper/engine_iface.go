@@ -64,7 +64,14 @@ func (j *job) applyQdisc(h *netlink.Handle, link netlink.Link) error {
 	if err != nil {
 		return err
 	}
+	cur.Foreign = j.rootIsForeign()
 	return ApplyChanges(h, link, j.egress, plan.Diff(j.egress, cur))
+}
+
+// rootIsForeign: until shaper has shaped the interface's egress, its root
+// qdisc is someone else's, even one that looks like shaper's.
+func (j *job) rootIsForeign() bool {
+	return j.prev == nil || !j.prev.Interface.Egress.Shaped()
 }
 
 func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {

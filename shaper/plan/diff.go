@@ -100,7 +100,11 @@ func Diff(plan *Plan, cur *KernelState) Changes {
 		}
 		return nil
 	}
-	if why := rebuildReason(plan, root); why != "" {
+	why := rebuildReason(plan, root)
+	if why == "" && cur.Foreign && !root.IsDefault() {
+		why = "replace the root that was there before shaper"
+	}
+	if why != "" {
 		return rebuild(plan, root, why)
 	}
 	clk := cur.clock()

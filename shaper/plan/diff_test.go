@@ -185,3 +185,20 @@ func TestChangesString(t *testing.T) {
 		t.Errorf("rebuild String() =\n%s", rb)
 	}
 }
+
+// A root that was there before shaper is replaced, even when it has
+// shaper's kind, handle and default class.
+func TestDiffForeignRootIsReplaced(t *testing.T) {
+	p, err := Direction(designEgress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernelOf(p)
+	if ch := Diff(p, k); len(ch) != 0 {
+		t.Fatalf("own root: %s", ch)
+	}
+	k.Foreign = true
+	if got := ops(Diff(p, k)); !strings.HasPrefix(got, "delete root qdisc 1:; add root qdisc 1:; add class 1:1") {
+		t.Errorf("foreign root: ops %s, want a rebuild", got)
+	}
+}

@@ -7,6 +7,10 @@ type KernelState struct {
 	Root    *QdiscState  // nil: no root qdisc at all
 	Classes []ClassState // HTB classes under the root, any order
 	Clock   Psched       // the kernel's psched clock; zero: DefaultPsched
+	// Foreign says the root is not shaper's although it may look like it
+	// (a hand-made "htb 1:"): it was there before shaper, so Diff replaces
+	// it instead of adopting its options, leaf qdiscs and filters.
+	Foreign bool
 }
 
 // QdiscState is a root qdisc. Rates and sizes are in bytes; buffers are in
