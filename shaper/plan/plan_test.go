@@ -322,3 +322,22 @@ func TestPlanKeepingMinors(t *testing.T) {
 		t.Errorf("plan order %v", second.Classes)
 	}
 }
+
+// TBFSize: 1 ms of data, at least two frames, plus latency's worth of queue.
+func TestTBFSize(t *testing.T) {
+	for _, tt := range []struct {
+		rate         uint64
+		frame        uint32
+		latency      time.Duration
+		burst, limit uint32
+	}{
+		{rate: 1_250_000, frame: 1514, latency: 50 * time.Millisecond, burst: 3028, limit: 62500 + 3028},   // 10mbit: two frames
+		{rate: 125_000_000, frame: 1514, latency: 50 * time.Millisecond, burst: 125000, limit: 6_375_000}, // 1gbit: 1 ms
+		{rate: 128_000, frame: 1514, latency: 0, burst: 3028, limit: 3028},
+	} {
+		b, l := TBFSize(tt.rate, tt.frame, tt.latency)
+		if b != tt.burst || l != tt.limit {
+			t.Errorf("TBFSize(%d, %d, %s) = %d, %d; want %d, %d", tt.rate, tt.frame, tt.latency, b, l, tt.burst, tt.limit)
+		}
+	}
+}
