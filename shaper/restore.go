@@ -140,7 +140,7 @@ func replayAll(idx int, saved []SavedObject, have, chains map[filterKey]bool) er
 			if have[k] || (o.Handle == 0 && chains[k]) {
 				continue
 			}
-			if o.kind() == "bpf" {
+			if needsProgram(o) {
 				errs = append(errs, fmt.Errorf("%s is gone and its BPF program with it: add it again by hand", so.Desc))
 				continue
 			}

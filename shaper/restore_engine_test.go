@@ -24,14 +24,21 @@ var handMade = []string{
 	"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 22 0xffff flowid 1:10",
 	"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 80 0xffff flowid 1:20",
 	"filter add dev eth0 parent 1: protocol ip prio 2 u32 match ip protocol 1 0xff flowid 1:10",
+	"filter add dev eth0 parent 1: protocol all prio 9 bpf classid 1:30 bytecode '1,6 0 0 4294967295,'",
 	"qdisc add dev eth0 clsact",
 	"filter add dev eth0 ingress protocol ip prio 3 u32 match ip sport 22 0xffff classid 1:10",
+	"filter add dev eth0 ingress protocol all prio 4 bpf classid 1:20 bytecode '1,6 0 0 0,'",
 }
 
 func tcLab(t *testing.T, lab *netlab.Lab, lines []string) {
 	t.Helper()
 	for _, l := range lines {
-		if out, err := lab.Exec(t.Context(), "client", append([]string{"tc"}, strings.Fields(l)...)...); err != nil {
+		// A quoted last field is one argument (classic BPF bytecode).
+		args := strings.Fields(l)
+		if i := strings.Index(l, "'"); i >= 0 {
+			args = append(strings.Fields(l[:i]), strings.Trim(l[i:], "'"))
+		}
+		if out, err := lab.Exec(t.Context(), "client", append([]string{"tc"}, args...)...); err != nil {
 			t.Fatalf("tc %s: %v\n%s", l, err, out)
 		}
 	}
@@ -57,7 +64,8 @@ func TestDeleteRestoresHandMadeTreeExactly(t *testing.T) {
 				t.Errorf("after delete tc shows:\n%s\nbefore apply it showed:\n%s", after, before)
 			}
 			for _, want := range []string{"r2q 20", "direct_qlen 500", "limit 40p", "limit 30000b", "limit 200p",
-				"match 00000016/0000ffff at 20", "*flowid 1:20", "match 00160000/ffff0000 at 20"} {
+				"match 00000016/0000ffff at 20", "*flowid 1:20", "match 00160000/ffff0000 at 20",
+				"bytecode '1,6 0 0 4294967295'", "bytecode '1,6 0 0 0'"} {
 				if !strings.Contains(before, want) {
 					t.Errorf("the hand-made set-up lacks %q: the test is not testing what it claims\n%s", want, before)
 				}

@@ -216,10 +216,21 @@ func isOurFilter(f tcObject) bool {
 
 // Attributes of the bpf classifier that matter here (TCA_BPF_*).
 const (
-	tcaBPFFD   = 6
-	tcaBPFName = 7
-	tcaBPFID   = 11
+	tcaBPFOps      = 5 // classic BPF bytecode: dumped and taken back as is
+	tcaBPFName     = 7
+	tcaBPFFlagsGen = 9
 )
+
+// needsProgram reports whether a filter runs an eBPF program: the dump
+// names it by id, and the program is freed with its last filter, so such a
+// filter cannot be created again. Classic BPF (bytecode) can.
+func needsProgram(f tcObject) bool {
+	if f.kind() != "bpf" {
+		return false
+	}
+	opts, err := parseAttrs(f.attr(tcaOptions))
+	return err != nil || findAttr(opts, tcaBPFOps) == nil
+}
 
 // saveObject keeps what creating the object again needs and refuses what
 // cannot be put back.

@@ -42,7 +42,7 @@ func saveFilters(dev string, idx int, parents []uint32, inTree bool) ([]SavedObj
 		if isOurFilter(f) {
 			continue // shaper's own classifier is not part of what was there
 		}
-		if f.kind() == "bpf" && inTree {
+		if needsProgram(f) && inTree {
 			return nil, &SnapshotError{Msg: fmt.Sprintf("%s: %s runs a BPF program that is freed once shaper replaces the root qdisc, so shaper cannot restore it: "+
 				"remove the filter (or the root qdisc: `tc qdisc del dev %s root`) first and add it again after `shaper delete`", dev, describeTC("filter", f), dev)}
 		}

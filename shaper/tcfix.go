@@ -15,6 +15,8 @@ func fixOptions(what, kind string, opts []byte) ([]byte, error) {
 		fix = fixHTBQdisc
 	case what == "filter" && kind == "u32":
 		fix = fixU32
+	case what == "filter" && kind == "bpf":
+		fix = fixBPF
 	default:
 		return opts, nil
 	}
@@ -50,18 +52,31 @@ func fixU32(a *tcAttr) bool {
 	const (
 		tcaU32Pcnt  = 9
 		tcaU32Flags = 11
-		userFlags   = 0x3 // TCA_CLS_FLAGS_SKIP_HW | TCA_CLS_FLAGS_SKIP_SW
 	)
 	switch a.Type & nlaTypeMask {
 	case tcaU32Pcnt:
 		return false
 	case tcaU32Flags:
-		if len(a.Data) < 4 {
-			return false
-		}
-		f := binary.NativeEndian.Uint32(a.Data) & userFlags
-		binary.NativeEndian.PutUint32(a.Data, f)
-		return f != 0
+		return userFlags(a)
 	}
 	return true
+}
+
+// fixBPF: like u32's, cls_bpf's flags carry the kernel's not_in_hw.
+func fixBPF(a *tcAttr) bool {
+	if a.Type&nlaTypeMask == tcaBPFFlagsGen {
+		return userFlags(a)
+	}
+	return true
+}
+
+// userFlags keeps of a classifier's flags what a user gives (skip_hw,
+// skip_sw) and drops the attribute when none is left.
+func userFlags(a *tcAttr) bool {
+	if len(a.Data) < 4 {
+		return false
+	}
+	f := binary.NativeEndian.Uint32(a.Data) & 0x3 // TCA_CLS_FLAGS_SKIP_HW | TCA_CLS_FLAGS_SKIP_SW
+	binary.NativeEndian.PutUint32(a.Data, f)
+	return f != 0
 }
