@@ -331,7 +331,7 @@ func TestTBFSize(t *testing.T) {
 		latency      time.Duration
 		burst, limit uint32
 	}{
-		{rate: 1_250_000, frame: 1514, latency: 50 * time.Millisecond, burst: 3028, limit: 62500 + 3028},   // 10mbit: two frames
+		{rate: 1_250_000, frame: 1514, latency: 50 * time.Millisecond, burst: 3028, limit: 62500 + 3028},  // 10mbit: two frames
 		{rate: 125_000_000, frame: 1514, latency: 50 * time.Millisecond, burst: 125000, limit: 6_375_000}, // 1gbit: 1 ms
 		{rate: 128_000, frame: 1514, latency: 0, burst: 3028, limit: 3028},
 	} {
