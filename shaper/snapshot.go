@@ -6,6 +6,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/shaperdev/shaper/loader"
 )
 
 // KindDefault marks a snapshot of an interface whose root was the device's
@@ -201,8 +203,8 @@ func saveHook(dev string, idx int, q tcObject) ([]SavedObject, error) {
 	return append([]SavedObject{so}, fs...), nil
 }
 
-// isOurFilter reports whether a filter runs one of shaper's programs (a
-// cls_bpf filter left by an earlier run).
+// isOurFilter reports whether a filter is shaper's classifier (the
+// loader's cls_bpf filter, left by an earlier run).
 func isOurFilter(f tcObject) bool {
 	if f.kind() != "bpf" {
 		return false
@@ -211,7 +213,8 @@ func isOurFilter(f tcObject) bool {
 	if err != nil {
 		return false
 	}
-	return strings.HasPrefix(strings.TrimRight(string(findAttr(opts, tcaBPFName)), "\x00"), progPrefix)
+	name := strings.TrimRight(string(findAttr(opts, tcaBPFName)), "\x00")
+	return name == loader.FilterName || strings.HasPrefix(name, progPrefix)
 }
 
 // Attributes of the bpf classifier that matter here (TCA_BPF_*).
