@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // tcShow runs `tc -d <args>` for the interface in the namespace.
@@ -148,10 +151,18 @@ func TestSnapshotHTBTreeWithFilters(t *testing.T) {
 	}
 }
 
-func TestSnapshotPfifoRoot(t *testing.T) {
-	ns, h, link := nsLink(t)
-	tcIn(t, ns, "tc qdisc add dev sh0 root handle 7: pfifo limit 33")
-	snapshotRoundTrip(t, ns, h, link, "pfifo")
+func TestSnapshotFifoRoots(t *testing.T) {
+	for _, tt := range []struct{ kind, line string }{
+		{"pfifo", "tc qdisc add dev sh0 root handle 7: pfifo limit 33"},
+		{"bfifo", "tc qdisc add dev sh0 root handle 7: bfifo limit 9000"},
+		{"pfifo_fast", "tc qdisc add dev sh0 root handle 9: pfifo_fast"},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			ns, h, link := nsLink(t)
+			tcIn(t, ns, tt.line)
+			snapshotRoundTrip(t, ns, h, link, tt.kind)
+		})
+	}
 }
 
 // Restore puts a lost ingress hook back with its filters, and leaves a
@@ -204,4 +215,27 @@ func refused(t *testing.T, h *netlink.Handle, link netlink.Link, what string) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
+}
+
+// An eBPF program on a filter in the egress tree is freed when shaper
+// replaces the root, so the filter could not come back: refused by name.
+func TestSnapshotRefusesEBPFInTree(t *testing.T) {
+	ns, h, link := nsLink(t)
+	tcIn(t, ns, "tc qdisc add dev sh0 root handle 3: htb default 10")
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "user_cls", Type: ebpf.SchedCLS, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		t.Fatalf("load a test program: %v", err)
+	}
+	defer prog.Close()
+	f := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: link.Attrs().Index, Parent: 0x30000, Priority: 4, Protocol: unix.ETH_P_ALL},
+		Fd:          prog.FD(), Name: "user_cls", DirectAction: true,
+	}
+	if err := h.FilterAdd(f); err != nil {
+		t.Fatalf("add bpf filter: %v", err)
+	}
+	refused(t, h, link, "filter bpf parent 3: pref 4")
 }
