@@ -23,15 +23,8 @@ func Restore(h *netlink.Handle, link netlink.Link, snap *Snapshot) error {
 	if err := inLinkNetns(link); err != nil {
 		return err
 	}
-	st, err := ReadState(h, link)
-	if err != nil {
-		return err
-	}
-	if !st.Root.IsDefault() {
-		del := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: st.Root.Handle, Parent: netlink.HANDLE_ROOT}, QdiscType: st.Root.Kind}
-		if err := h.QdiscDel(del); err != nil {
-			return fmt.Errorf("restore %s: delete root %s: %w", name, st.Root.Kind, err)
-		}
+	if err := deleteRoot(h, link); err != nil {
+		return fmt.Errorf("restore %s: %w", name, err)
 	}
 	if snap == nil {
 		return nil
@@ -39,12 +32,31 @@ func Restore(h *netlink.Handle, link netlink.Link, snap *Snapshot) error {
 	if snap.Kind != KindDefault {
 		for _, so := range snap.Tree {
 			if err := replay(idx, so); err != nil {
-				return fmt.Errorf("restore %s: %w", name, err)
+				// Half a tree shapes in ways nobody asked for: leave the
+				// kernel's default root instead, and say so.
+				if derr := deleteRoot(h, link); derr != nil {
+					err = errors.Join(err, derr)
+				}
+				return fmt.Errorf("restore %s: %w (the interface is left with the kernel's default qdisc)", name, err)
 			}
 		}
 	}
 	if err := restoreHook(idx, snap.Hook); err != nil {
 		return fmt.Errorf("restore %s: %w", name, err)
+	}
+	return nil
+}
+
+// deleteRoot deletes the interface's root qdisc, whatever it is; the
+// kernel then gives the device its default one.
+func deleteRoot(h *netlink.Handle, link netlink.Link) error {
+	st, err := ReadState(h, link)
+	if err != nil || st.Root.IsDefault() {
+		return err
+	}
+	del := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: st.Root.Handle, Parent: netlink.HANDLE_ROOT}, QdiscType: st.Root.Kind}
+	if err := h.QdiscDel(del); err != nil {
+		return fmt.Errorf("delete root %s: %w", st.Root.Kind, err)
 	}
 	return nil
 }

@@ -239,3 +239,36 @@ func TestSnapshotRefusesEBPFInTree(t *testing.T) {
 	}
 	refused(t, h, link, "filter bpf parent 3: pref 4")
 }
+
+// A saved tree the kernel no longer takes leaves the interface with the
+// kernel's default qdisc, not half a tree, and says which object failed.
+func TestRestoreFailureLeavesDefault(t *testing.T) {
+	ns, h, link := nsLink(t)
+	tcIn(t, ns, "tc qdisc add dev sh0 root handle 2: htb default 10")
+	tcIn(t, ns, "tc class add dev sh0 parent 2: classid 2:10 htb rate 5mbit")
+	snap, err := TakeSnapshot(h, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Tree) != 2 || snap.Tree[1].Type != "class" {
+		t.Fatalf("snapshot tree %+v, want the qdisc and its class", snap.Tree)
+	}
+	// The class's options without their parameters (TCA_HTB_PARMS).
+	o, err := parseTC(snap.Tree[1].Msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range o.Attrs {
+		if a.Type&nlaTypeMask == tcaOptions {
+			o.Attrs[i].Data = nil
+		}
+	}
+	snap.Tree[1].Msg = o.serialize()
+	err = Restore(h, link, snap)
+	if err == nil || !strings.Contains(err.Error(), "add class htb 2:10") || !strings.Contains(err.Error(), "default qdisc") {
+		t.Fatalf("Restore = %v, want an error naming class 2:10 and the default qdisc", err)
+	}
+	if st := readState(t, h, link); !st.Root.IsDefault() {
+		t.Errorf("root after a failed restore: %+v, want the kernel default", st.Root)
+	}
+}
