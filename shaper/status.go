@@ -50,16 +50,16 @@ type DirStatus struct {
 // ClassStatus is a class (or the TBF root) with the kernel's counters and
 // the classifier's own count of what it sent there.
 type ClassStatus struct {
-	Name       string     `json:"name"`
-	ID         string     `json:"id"`
-	Parent     string     `json:"parent,omitempty"`
-	Depth      int        `json:"depth"`
-	RateBits   uint64     `json:"rate_bits"`
-	CeilBits   uint64     `json:"ceil_bits,omitempty"`
-	Stats      plan.Stats `json:"stats"`
-	BPFBytes   uint64     `json:"bpf_bytes"`
-	BPFPackets uint64     `json:"bpf_packets"`
-	NowBits    uint64     `json:"now_bits,omitempty"` // live rate over the sample
+	Name       string `json:"name"`
+	ID         string `json:"id"`
+	Parent     string `json:"parent,omitempty"`
+	Depth      int    `json:"depth"`
+	RateBits   uint64 `json:"rate_bits"`
+	CeilBits   uint64 `json:"ceil_bits,omitempty"`
+	Stats      Stats  `json:"stats"`
+	BPFBytes   uint64 `json:"bpf_bytes"`
+	BPFPackets uint64 `json:"bpf_packets"`
+	NowBits    uint64 `json:"now_bits,omitempty"` // live rate over the sample
 }
 
 // AppStatus is one app's counters.

@@ -9,6 +9,10 @@ import (
 	"github.com/shaperdev/shaper/shaper/plan"
 )
 
+// Stats are a qdisc's or class's kernel counters (64-bit bytes and
+// packets), as status and the exporter report them.
+type Stats = plan.Stats
+
 // TCA_STATS2 nested attributes (TCA_STATS_*, include/uapi/linux/gen_stats.h).
 const (
 	tcaStatsBasic     = 1 // struct gnet_stats_basic: u64 bytes, u32 packets
