@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/shaperdev/shaper/internal/nlretry"
 )
 
 // Our legacy cls_bpf filter is found, replaced and removed by these three:
@@ -134,7 +136,7 @@ func bpfFilters(ifindex int, d Direction) ([]*netlink.BpfFilter, error) {
 		return nil, err
 	}
 	var all []netlink.Filter
-	err = retryDump(func() (err error) {
+	err = nlretry.Do(func() (err error) {
 		all, err = netlink.FilterList(linkRef(ifindex), clsactParent(d))
 		return err
 	})
@@ -155,7 +157,7 @@ func filterCount(ifindex int) (int, error) {
 	n := 0
 	for _, d := range Directions {
 		var fs []netlink.Filter
-		err := retryDump(func() (err error) {
+		err := nlretry.Do(func() (err error) {
 			fs, err = netlink.FilterList(linkRef(ifindex), clsactParent(d))
 			return err
 		})
@@ -169,7 +171,7 @@ func filterCount(ifindex int) (int, error) {
 
 func hasClsact(ifindex int) (bool, error) {
 	var qs []netlink.Qdisc
-	err := retryDump(func() (err error) {
+	err := nlretry.Do(func() (err error) {
 		qs, err = netlink.QdiscList(linkRef(ifindex))
 		return err
 	})
@@ -248,16 +250,4 @@ func releaseClsact(ifindex int, ifDir string) error {
 // linkRef names an interface by index for netlink calls.
 func linkRef(ifindex int) netlink.Link {
 	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifindex}}
-}
-
-// retryDump retries a netlink dump that the kernel interrupted because the
-// table changed meanwhile (the answer may be incomplete otherwise).
-func retryDump(fn func() error) error {
-	var err error
-	for range 5 {
-		if err = fn(); !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return err
-		}
-	}
-	return err
 }

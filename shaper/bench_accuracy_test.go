@@ -16,6 +16,7 @@ import (
 	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/policy"
 	"github.com/shaperdev/shaper/shaper"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // The accuracy benchmark: one class shaped at R on a veth, backlogged by
@@ -176,7 +177,7 @@ func applyPlainTC(t *testing.T, lab *netlab.Lab, text string) {
 	if err != nil {
 		t.Fatalf("parse policy:\n%v", err)
 	}
-	plan, err := shaper.PlanDirection(pol.Interfaces[0].Egress)
+	plan, err := plan.Direction(pol.Interfaces[0].Egress)
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}

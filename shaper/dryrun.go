@@ -3,11 +3,11 @@ package shaper
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // progPrefix names our tc programs, so that status and stale-attachment
@@ -18,15 +18,6 @@ const progPrefix = "shaper_"
 // commands, the changes against the kernel as it is, and the classifier
 // rules. It only reads the kernel.
 func (j *job) describe(w io.Writer, link netlink.Link) error {
-	if j.egress == nil {
-		fmt.Fprintln(w, "egress: monitor-only (classified and counted, not shaped)")
-	} else {
-		fmt.Fprintf(w, "egress plan:\n%s\n", indent(j.egress.String()))
-		fmt.Fprintln(w, "equivalent tc commands:")
-		for _, c := range j.egress.TCCommands(j.iface.Name) {
-			fmt.Fprintf(w, "  %s\n", c)
-		}
-	}
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
@@ -36,20 +27,17 @@ func (j *job) describe(w io.Writer, link netlink.Link) error {
 	if err != nil {
 		return err
 	}
-	ch := Diff(j.egress, cur)
+	cur.Foreign = j.rootIsForeign()
+	ch := plan.Diff(j.egress, cur)
 	if j.egress == nil && !(j.prev != nil && j.prev.Interface.Egress.Shaped()) {
 		ch = nil // monitor-only never removes a root it did not install
 	}
-	fmt.Fprintf(w, "changes against the kernel now:\n%s\n", indent(ch.String()))
+	plan.Describe(w, j.egress, j.iface.Name, ch)
 	for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
 		if t, ok := j.tables[dir]; ok {
 			fmt.Fprintf(w, "%s classifier: %d selectors, %d map entries, default class %s\n",
-				dir, len(t.Sel), t.Entries(), HandleString(t.Default.ClassID))
+				dir, len(t.Sel), t.Entries(), plan.HandleString(t.Default.ClassID))
 		}
 	}
 	return nil
-}
-
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ")
 }

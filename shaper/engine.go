@@ -12,6 +12,7 @@ import (
 	"github.com/shaperdev/shaper/classify"
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/policy"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // ApplyOptions are the knobs of Apply.
@@ -29,7 +30,7 @@ type job struct {
 	iface   policy.Interface
 	netns   string
 	apps    []policy.App
-	egress  *Plan // nil: monitor-only
+	egress  *plan.Plan // nil: monitor-only
 	prev    *State
 	before  *Snapshot // what the interface had before shaper (first apply)
 	appIDs  map[string]uint32
@@ -187,11 +188,11 @@ func (j *job) prepare() error {
 	}
 	j.appIDs, j.reused = ids.IDs, ids.Reused
 	if j.iface.Egress != nil {
-		plan, err := PlanKeeping(j.iface.Egress, prevMinors)
+		p, err := plan.Keeping(j.iface.Egress, prevMinors)
 		if err != nil {
 			return badInput(err)
 		}
-		j.egress = plan
+		j.egress = p
 	}
 	// Egress is always classified and counted (monitor-only when unshaped).
 	b := binding(j.egress, j.appIDs)
@@ -212,7 +213,7 @@ func (j *job) prepare() error {
 
 // binding tells the compiler which class each app goes to: the leaf class
 // that lists it, else the default class.
-func binding(p *Plan, ids map[string]uint32) classify.Binding {
+func binding(p *plan.Plan, ids map[string]uint32) classify.Binding {
 	b := classify.Binding{AppID: ids, AppClass: map[string]classify.Class{}}
 	if p == nil {
 		return b

@@ -8,6 +8,7 @@ import (
 	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/classify"
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // applyClassifier gives one hook its rules t, doing as little as the last
@@ -110,14 +111,14 @@ func (j *job) assumeGens(c *loader.Classifier, prev *loader.Loaded, dir loader.D
 // as prepare compiled them then; nil when that fails.
 func (j *job) prevTables(dir loader.Direction) *classify.Tables {
 	p := j.prev
-	var plan *Plan
+	var egress *plan.Plan
 	if dir == loader.Egress && p.Interface.Egress != nil {
 		var err error
-		if plan, err = PlanKeeping(p.Interface.Egress, p.Minors); err != nil {
+		if egress, err = plan.Keeping(p.Interface.Egress, p.Minors); err != nil {
 			return nil
 		}
 	}
-	t, err := classify.Compile(p.Apps, binding(plan, p.AppIDs))
+	t, err := classify.Compile(p.Apps, binding(egress, p.AppIDs))
 	if err != nil {
 		return nil
 	}

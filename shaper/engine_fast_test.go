@@ -15,6 +15,7 @@ import (
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/policy"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // The fast paths of a re-apply (engine_fast.go), checked against the
@@ -69,16 +70,16 @@ func classPackets(t *testing.T, ns string, id uint32) uint64 {
 	t.Helper()
 	c, ok := observe(t, ns, "eth0").state.Class(id)
 	if !ok {
-		t.Fatalf("class %s missing", HandleString(id))
+		t.Fatalf("class %s missing", plan.HandleString(id))
 	}
 	return c.Stats.Packets
 }
 
 // handles lists the root qdisc and class handles with their parameters.
 func handles(o observed) []string {
-	out := []string{o.state.Root.Kind + " " + HandleString(o.state.Root.Handle)}
+	out := []string{o.state.Root.Kind + " " + plan.HandleString(o.state.Root.Handle)}
 	for _, c := range o.state.Classes {
-		out = append(out, HandleString(c.ClassID)+" parent "+HandleString(c.Parent))
+		out = append(out, plan.HandleString(c.ClassID)+" parent "+plan.HandleString(c.Parent))
 	}
 	slices.Sort(out)
 	return out

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // apply makes one interface match its job: state first (so a crash can
@@ -65,7 +66,14 @@ func (j *job) applyQdisc(h *netlink.Handle, link netlink.Link) error {
 	if err != nil {
 		return err
 	}
-	return ApplyChanges(h, link, j.egress, Diff(j.egress, cur))
+	cur.Foreign = j.rootIsForeign()
+	return ApplyChanges(h, link, j.egress, plan.Diff(j.egress, cur))
+}
+
+// rootIsForeign: until shaper has shaped the interface's egress, its root
+// qdisc is someone else's, even one that looks like shaper's.
+func (j *job) rootIsForeign() bool {
+	return j.prev == nil || !j.prev.Interface.Egress.Shaped()
 }
 
 func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/shaperdev/shaper/netlab"
 	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/policy"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // Engine tests: apply, re-apply, rule-only changes, rollback, delete, in a
@@ -78,7 +79,7 @@ func mustApply(t *testing.T, pol *policy.Policy, o ApplyOptions) {
 
 // observed is what the kernel has on one interface, for before/after checks.
 type observed struct {
-	state *KernelState
+	state *plan.KernelState
 	hooks []loader.HookProgram
 }
 
@@ -135,7 +136,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	}
 	mustApply(t, pol, ApplyOptions{})
 	second := observe(t, ns, "eth0")
-	if d := Diff(mustPlan(t, pol.Interfaces[0].Egress), second.state); len(d) != 0 {
+	if d := plan.Diff(mustPlan(t, pol.Interfaces[0].Egress), second.state); len(d) != 0 {
 		t.Errorf("kernel differs after re-apply:\n%s", d)
 	}
 	// The classes were not rebuilt: their counters went on.
@@ -164,7 +165,7 @@ func TestApplyRulesOnlyKeepsQdiscAndCounters(t *testing.T) {
 		a, _ := before.state.Class(id)
 		b, _ := after.state.Class(id)
 		if b.Stats.Packets < a.Stats.Packets {
-			t.Errorf("class %s counters reset: %d → %d packets", HandleString(id), a.Stats.Packets, b.Stats.Packets)
+			t.Errorf("class %s counters reset: %d → %d packets", plan.HandleString(id), a.Stats.Packets, b.Stats.Packets)
 		}
 	}
 	appsAfter := appCounters(t, ns)
@@ -246,7 +247,7 @@ func TestApplyFailureRollsBack(t *testing.T) {
 		t.Fatalf("want the injected failure, got %v", err)
 	}
 	got := observe(t, ns, "eth0")
-	if d := Diff(planOf(t, want.state), got.state); len(d) != 0 {
+	if d := plan.Diff(planOf(t, want.state), got.state); len(d) != 0 {
 		t.Errorf("eth0 not rolled back to the previous policy:\n%s", d)
 	}
 	web, _ := got.state.Class(0x10010)
@@ -264,11 +265,11 @@ func TestApplyFailureRollsBack(t *testing.T) {
 
 // planOf turns a kernel state back into a plan-shaped expectation by
 // diffing against itself: an empty diff means "same as want".
-func planOf(t *testing.T, st *KernelState) *Plan {
+func planOf(t *testing.T, st *plan.KernelState) *plan.Plan {
 	t.Helper()
-	p := &Plan{Kind: st.Root.Kind, Handle: st.Root.Handle, Default: st.Root.Default}
+	p := &plan.Plan{Kind: st.Root.Kind, Handle: st.Root.Handle, Default: st.Root.Default}
 	for _, c := range st.Classes {
-		p.Classes = append(p.Classes, PlannedClass{ClassID: c.ClassID, Parent: c.Parent, RateBytes: c.RateBytes,
+		p.Classes = append(p.Classes, plan.Class{ClassID: c.ClassID, Parent: c.Parent, RateBytes: c.RateBytes,
 			CeilBytes: c.CeilBytes, Burst: c.Burst, CBurst: c.CBurst, Quantum: c.Quantum, Prio: c.Prio, Leaf: c.Leaf()})
 	}
 	return p
@@ -381,6 +382,6 @@ func TestApplyAddedClassKeepsOthers(t *testing.T) {
 		t.Errorf("new class video not at 1:40: %+v", after.state.Classes)
 	}
 	if after.state.Root.Default != 0x10030 {
-		t.Errorf("default class moved: %s", HandleString(after.state.Root.Default))
+		t.Errorf("default class moved: %s", plan.HandleString(after.state.Root.Default))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/policy"
 	"github.com/shaperdev/shaper/shaper"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // The tier-3 harness: a client and a server joined by one veth, iperf3
@@ -163,9 +164,9 @@ func delta(a, b sample) uint64 {
 }
 
 // kernelState reads the client eth0's root qdisc and classes.
-func kernelState(t *testing.T, lab *netlab.Lab) *shaper.KernelState {
+func kernelState(t *testing.T, lab *netlab.Lab) *plan.KernelState {
 	t.Helper()
-	var st *shaper.KernelState
+	var st *plan.KernelState
 	err := labtest.In(lab.Netns("client"), func() error {
 		link, err := netlink.LinkByName("eth0")
 		if err != nil {

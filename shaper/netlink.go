@@ -7,36 +7,25 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/shaperdev/shaper/internal/nlretry"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
-// dumpRetries bounds retries of netlink dumps the kernel interrupted
-// because the table changed under them (netlink.ErrDumpInterrupted).
-const dumpRetries = 5
-
 func listQdiscs(h *netlink.Handle, link netlink.Link) ([]netlink.Qdisc, error) {
-	for i := 0; ; i++ {
-		qs, err := h.QdiscList(link)
-		if errors.Is(err, netlink.ErrDumpInterrupted) && i < dumpRetries {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list qdiscs of %s: %w", link.Attrs().Name, err)
-		}
-		return qs, nil
+	qs, err := nlretry.List(func() ([]netlink.Qdisc, error) { return h.QdiscList(link) })
+	if err != nil {
+		return nil, fmt.Errorf("list qdiscs of %s: %w", link.Attrs().Name, err)
 	}
+	return qs, nil
 }
 
 func listClasses(h *netlink.Handle, link netlink.Link, parent uint32) ([]netlink.Class, error) {
-	for i := 0; ; i++ {
-		cs, err := h.ClassList(link, parent)
-		if errors.Is(err, netlink.ErrDumpInterrupted) && i < dumpRetries {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list classes of %s: %w", link.Attrs().Name, err)
-		}
-		return cs, nil
+	cs, err := nlretry.List(func() ([]netlink.Class, error) { return h.ClassList(link, parent) })
+	if err != nil {
+		return nil, fmt.Errorf("list classes of %s: %w", link.Attrs().Name, err)
 	}
+	return cs, nil
 }
 
 func rootQdisc(qs []netlink.Qdisc) netlink.Qdisc {
@@ -49,39 +38,53 @@ func rootQdisc(qs []netlink.Qdisc) netlink.Qdisc {
 }
 
 // ReadState reads the interface's root qdisc and, under an HTB root, its
-// classes with their parameters and counters.
-func ReadState(h *netlink.Handle, link netlink.Link) (*KernelState, error) {
+// classes with their parameters and their 64-bit counters.
+func ReadState(h *netlink.Handle, link netlink.Link) (*plan.KernelState, error) {
 	qs, err := listQdiscs(h, link)
 	if err != nil {
 		return nil, err
 	}
-	st := &KernelState{}
+	st := &plan.KernelState{Clock: kernelClock()}
 	q := rootQdisc(qs)
 	if q == nil {
 		return st, nil
 	}
 	st.Root = qdiscState(q)
-	if st.Root.Kind != "htb" {
-		return st, nil
+	if st.Root.Kind == "htb" {
+		cs, err := listClasses(h, link, st.Root.Handle)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if hc, ok := c.(*netlink.HtbClass); ok {
+				st.Classes = append(st.Classes, classState(hc))
+			}
+		}
 	}
-	cs, err := listClasses(h, link, st.Root.Handle)
-	if err != nil {
+	// The netlink library reads packet counts as 32 bits: read them again.
+	if err := inLinkNetns(link); err != nil {
 		return nil, err
 	}
-	for _, c := range cs {
-		if hc, ok := c.(*netlink.HtbClass); ok {
-			st.Classes = append(st.Classes, classState(hc))
-		}
+	root, classes, err := readStats64(link.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", link.Attrs().Name, err)
+	}
+	if root != nil {
+		st.Root.Stats = *root
+	}
+	for i := range st.Classes {
+		st.Classes[i].Stats = classes[st.Classes[i].ClassID]
 	}
 	return st, nil
 }
 
-func qdiscState(q netlink.Qdisc) *QdiscState {
+// kernelClock is the kernel's psched clock as netlink reads it from
+// /proc/net/psched, for the planner's tick arithmetic (plan.Psched).
+func kernelClock() plan.Psched { return plan.Psched{TickInUsec: netlink.TickInUsec()} }
+
+func qdiscState(q netlink.Qdisc) *plan.QdiscState {
 	a := q.Attrs()
-	s := &QdiscState{Kind: q.Type(), Handle: a.Handle, Parent: a.Parent}
-	if a.Statistics != nil {
-		s.Stats = stats((*netlink.ClassStatistics)(a.Statistics))
-	}
+	s := &plan.QdiscState{Kind: q.Type(), Handle: a.Handle, Parent: a.Parent}
 	switch q := q.(type) {
 	case *netlink.Htb:
 		s.Default = a.Handle&0xFFFF0000 | q.Defcls&0xFFFF
@@ -92,7 +95,7 @@ func qdiscState(q netlink.Qdisc) *QdiscState {
 	case *netlink.Tbf:
 		s.RateBytes = q.Rate
 		s.BufferTicks = q.Buffer
-		s.Burst = xmitSize(q.Rate, q.Buffer)
+		s.Burst = netlink.Xmitsize(q.Rate, q.Buffer)
 		s.Limit = q.Limit
 		s.PeakBytes = q.Peakrate
 		s.MTU = q.Minburst
@@ -100,12 +103,12 @@ func qdiscState(q netlink.Qdisc) *QdiscState {
 	return s
 }
 
-func classState(c *netlink.HtbClass) ClassState {
-	s := ClassState{
+func classState(c *netlink.HtbClass) plan.ClassState {
+	s := plan.ClassState{
 		ClassID: c.Handle, Parent: c.Parent, Level: c.Level,
 		RateBytes: c.Rate, CeilBytes: c.Ceil,
 		BufferTicks: c.Buffer, CBufferTicks: c.Cbuffer,
-		Burst: xmitSize(c.Rate, c.Buffer), CBurst: xmitSize(c.Ceil, c.Cbuffer),
+		Burst: netlink.Xmitsize(c.Rate, c.Buffer), CBurst: netlink.Xmitsize(c.Ceil, c.Cbuffer),
 		Quantum: c.Quantum, Prio: c.Prio,
 	}
 	if c.Parent == netlink.HANDLE_ROOT {
@@ -113,36 +116,18 @@ func classState(c *netlink.HtbClass) ClassState {
 		// and the plan name the qdisc ("parent 1:").
 		s.Parent = c.Handle & 0xFFFF0000
 	}
-	if c.Statistics != nil {
-		s.Stats = stats(c.Statistics)
-	}
-	return s
-}
-
-func stats(cs *netlink.ClassStatistics) Stats {
-	var s Stats
-	if b := cs.Basic; b != nil {
-		s.Bytes, s.Packets = b.Bytes, uint64(b.Packets)
-	}
-	if q := cs.Queue; q != nil {
-		s.Drops, s.Overlimits, s.Requeues = q.Drops, q.Overlimits, q.Requeues
-		s.Backlog, s.Qlen = q.Backlog, q.Qlen
-	}
-	if r := cs.RateEst; r != nil {
-		s.RateBps, s.RatePps = uint64(r.Bps), uint64(r.Pps)
-	}
 	return s
 }
 
 // ApplyChanges carries out Diff's changes in order. The plan supplies the
 // root qdisc's parameters for OpAddRoot and OpChangeRoot.
-func ApplyChanges(h *netlink.Handle, link netlink.Link, plan *Plan, ch Changes) error {
+func ApplyChanges(h *netlink.Handle, link netlink.Link, p *plan.Plan, ch plan.Changes) error {
 	idx := link.Attrs().Index
 	for _, c := range ch {
-		if err := applyOne(h, idx, plan, c); err != nil {
-			if (c.Op == OpAddRoot || c.Op == OpChangeRoot) && errors.Is(err, unix.ENOENT) {
+		if err := applyOne(h, idx, p, c); err != nil {
+			if (c.Op == plan.OpAddRoot || c.Op == plan.OpChangeRoot) && errors.Is(err, unix.ENOENT) {
 				// The kernel answers ENOENT for a qdisc kind it does not have.
-				return missingFeature(plan.Kind, err)
+				return missingFeature(p.Kind, err)
 			}
 			return fmt.Errorf("%s on %s: %w", c.Op, link.Attrs().Name, err)
 		}
@@ -157,29 +142,29 @@ func missingFeature(kind string, err error) error {
 		kind, err, kind, strings.ToUpper(kind)))
 }
 
-func applyOne(h *netlink.Handle, idx int, plan *Plan, c Change) error {
+func applyOne(h *netlink.Handle, idx int, p *plan.Plan, c plan.Change) error {
 	switch c.Op {
-	case OpDeleteRoot:
+	case plan.OpDeleteRoot:
 		return h.QdiscDel(&netlink.GenericQdisc{
 			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: c.Handle, Parent: netlink.HANDLE_ROOT},
 			QdiscType:  c.Kind})
-	case OpAddRoot, OpChangeRoot:
-		q, err := planQdisc(idx, plan)
+	case plan.OpAddRoot, plan.OpChangeRoot:
+		q, err := planQdisc(idx, p)
 		if err != nil {
 			return err
 		}
-		if c.Op == OpChangeRoot {
+		if c.Op == plan.OpChangeRoot {
 			return h.QdiscChange(q)
 		}
 		return h.QdiscReplace(q)
-	case OpDeleteClass:
+	case plan.OpDeleteClass:
 		return h.ClassDel(&netlink.HtbClass{ClassAttrs: netlink.ClassAttrs{LinkIndex: idx, Handle: c.ClassID, Parent: c.Parent}})
-	case OpChangeClass, OpAddClass:
+	case plan.OpChangeClass, plan.OpAddClass:
 		hc, err := htbClass(idx, c.Class)
 		if err != nil {
 			return err
 		}
-		if c.Op == OpChangeClass {
+		if c.Op == plan.OpChangeClass {
 			return h.ClassChange(hc)
 		}
 		return h.ClassReplace(hc)
@@ -187,7 +172,7 @@ func applyOne(h *netlink.Handle, idx int, plan *Plan, c Change) error {
 	return fmt.Errorf("unknown change %d", int(c.Op))
 }
 
-func planQdisc(idx int, p *Plan) (netlink.Qdisc, error) {
+func planQdisc(idx int, p *plan.Plan) (netlink.Qdisc, error) {
 	if p == nil {
 		return nil, errors.New("no plan for the root qdisc")
 	}
@@ -195,7 +180,7 @@ func planQdisc(idx int, p *Plan) (netlink.Qdisc, error) {
 	switch p.Kind {
 	case "htb":
 		q := netlink.NewHtb(attrs)
-		q.Rate2Quantum = R2Q
+		q.Rate2Quantum = plan.R2Q
 		q.Defcls = p.Default & 0xFFFF
 		return q, nil
 	case "tbf":
@@ -207,7 +192,7 @@ func planQdisc(idx int, p *Plan) (netlink.Qdisc, error) {
 			return nil, err
 		}
 		q := &netlink.Tbf{QdiscAttrs: attrs, Rate: t.RateBytes, Limit: t.Limit,
-			Buffer: xmitTicks(t.RateBytes, t.Burst), Peakrate: t.PeakBytes}
+			Buffer: netlink.Xmittime(t.RateBytes, t.Burst), Peakrate: t.PeakBytes}
 		if t.PeakBytes > 0 {
 			q.Minburst = t.MTU // sent as TCA_TBF_PBURST, the peak bucket in bytes
 		}
@@ -218,17 +203,17 @@ func planQdisc(idx int, p *Plan) (netlink.Qdisc, error) {
 
 // htbClass builds the netlink class with its buffers converted to psched
 // ticks exactly as tc does (tc_calc_xmittime), so Diff can compare them.
-func htbClass(idx int, c *PlannedClass) (*netlink.HtbClass, error) {
-	if err := check64(c.RateBytes, "class "+HandleString(c.ClassID)+" rate"); err != nil {
+func htbClass(idx int, c *plan.Class) (*netlink.HtbClass, error) {
+	if err := check64(c.RateBytes, "class "+plan.HandleString(c.ClassID)+" rate"); err != nil {
 		return nil, err
 	}
-	if err := check64(c.CeilBytes, "class "+HandleString(c.ClassID)+" ceil"); err != nil {
+	if err := check64(c.CeilBytes, "class "+plan.HandleString(c.ClassID)+" ceil"); err != nil {
 		return nil, err
 	}
 	return &netlink.HtbClass{
 		ClassAttrs: netlink.ClassAttrs{LinkIndex: idx, Handle: c.ClassID, Parent: c.Parent},
 		Rate:       c.RateBytes, Ceil: c.CeilBytes,
-		Buffer: xmitTicks(c.RateBytes, c.Burst), Cbuffer: xmitTicks(c.CeilBytes, c.CBurst),
+		Buffer: netlink.Xmittime(c.RateBytes, c.Burst), Cbuffer: netlink.Xmittime(c.CeilBytes, c.CBurst),
 		Quantum: c.Quantum, Prio: c.Prio,
 	}, nil
 }
@@ -239,7 +224,7 @@ func htbClass(idx int, c *PlannedClass) (*netlink.HtbClass, error) {
 // rejects when they are zero: exact multiples of 2^32 bytes/s.
 func check64(rateBytes uint64, what string) error {
 	if rateBytes >= 1<<32 && uint32(rateBytes) == 0 {
-		return &PlanError{Msg: fmt.Sprintf("%s %s is a multiple of 2^32 bytes/s, which netlink cannot encode: change it by 1kbit", what, FormatRate(rateBytes))}
+		return &plan.Error{Msg: fmt.Sprintf("%s %s is a multiple of 2^32 bytes/s, which netlink cannot encode: change it by 1kbit", what, plan.FormatRate(rateBytes))}
 	}
 	return nil
 }
@@ -254,5 +239,5 @@ func Remove(h *netlink.Handle, link netlink.Link) error {
 	if !st.Root.Ours() {
 		return nil
 	}
-	return ApplyChanges(h, link, nil, Changes{{Op: OpDeleteRoot, Kind: st.Root.Kind, Handle: st.Root.Handle}})
+	return ApplyChanges(h, link, nil, plan.Changes{{Op: plan.OpDeleteRoot, Kind: st.Root.Kind, Handle: st.Root.Handle}})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/policy"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // StateDir holds one JSON file per shaped interface. It lives on tmpfs
@@ -138,7 +139,7 @@ func ListStates(netns string) ([]*State, error) {
 
 // mergeMinors adds a plan's class minors to those of earlier applies, so a
 // removed class's minor is never handed to another class.
-func mergeMinors(prev map[string]uint32, p *Plan) map[string]uint32 {
+func mergeMinors(prev map[string]uint32, p *plan.Plan) map[string]uint32 {
 	out := map[string]uint32{}
 	for n, id := range prev {
 		out[n] = id

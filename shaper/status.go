@@ -11,6 +11,7 @@ import (
 
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/policy"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // StatusOptions select what Status reports.
@@ -158,12 +159,12 @@ func collect(states []*State) ([]IfaceStatus, error) {
 
 func collectOne(st *State) (IfaceStatus, error) {
 	s := IfaceStatus{Netns: st.Netns, Iface: st.Iface, Source: st.Source, AppliedAt: st.AppliedAt, Attach: st.Attach, Drift: []string{}}
-	plan, err := PlanKeeping(st.Interface.Egress, st.Minors)
+	egress, err := plan.Keeping(st.Interface.Egress, st.Minors)
 	if err != nil {
 		return s, err
 	}
 	names := appNames(st.AppIDs)
-	var cur *KernelState
+	var cur *plan.KernelState
 	err = inNetns(st.Netns, func() error {
 		h, err := netlink.NewHandle()
 		if err != nil {
@@ -179,7 +180,7 @@ func collectOne(st *State) (IfaceStatus, error) {
 		if cur, err = ReadState(h, link); err != nil {
 			return err
 		}
-		if ch := Diff(plan, cur); len(ch) > 0 {
+		if ch := plan.Diff(egress, cur); len(ch) > 0 {
 			for _, c := range ch {
 				s.Drift = append(s.Drift, "kernel differs from the applied policy: needs "+c.String())
 			}
@@ -198,7 +199,7 @@ func collectOne(st *State) (IfaceStatus, error) {
 	} else if err != nil {
 		return s, err
 	}
-	if s.Egress, err = dirStatus(st, loader.Egress, plan, cur, names); err != nil {
+	if s.Egress, err = dirStatus(st, loader.Egress, egress, cur, names); err != nil {
 		return s, err
 	}
 	s.checkHook(loader.Egress)
@@ -225,15 +226,15 @@ func (s *IfaceStatus) checkHook(dir loader.Direction) {
 	s.Drift = append(s.Drift, fmt.Sprintf("classifier is not attached on %s", dir))
 }
 
-func dirStatus(st *State, dir loader.Direction, plan *Plan, cur *KernelState, names map[uint32]string) (DirStatus, error) {
+func dirStatus(st *State, dir loader.Direction, egress *plan.Plan, cur *plan.KernelState, names map[uint32]string) (DirStatus, error) {
 	d := DirStatus{Mode: "monitor"}
 	classCnt, appCnt, err := loader.ReadCounters(loader.PinDir(st.Netns, st.Iface, dir))
 	if err != nil {
 		return d, err
 	}
-	if plan != nil {
-		d.Mode = plan.Kind
-		d.Classes = classStatuses(plan, cur, classCnt)
+	if egress != nil {
+		d.Mode = egress.Kind
+		d.Classes = classStatuses(egress, cur, classCnt)
 	}
 	for id, c := range appCnt {
 		name, ok := names[id]
@@ -248,7 +249,7 @@ func dirStatus(st *State, dir loader.Direction, plan *Plan, cur *KernelState, na
 	return d, nil
 }
 
-func classStatuses(p *Plan, cur *KernelState, cnt map[uint32]loader.Counter) []ClassStatus {
+func classStatuses(p *plan.Plan, cur *plan.KernelState, cnt map[uint32]loader.Counter) []ClassStatus {
 	if p.Kind == "tbf" {
 		c := ClassStatus{Name: "root", ID: "1:", RateBits: p.TBF.RateBytes * 8}
 		if cur != nil && cur.Root != nil {
@@ -257,11 +258,11 @@ func classStatuses(p *Plan, cur *KernelState, cnt map[uint32]loader.Counter) []C
 		c.BPFBytes, c.BPFPackets = cnt[0].Bytes, cnt[0].Packets
 		return []ClassStatus{c}
 	}
-	depth := map[uint32]int{RootHandle: -1}
+	depth := map[uint32]int{plan.RootHandle: -1}
 	var out []ClassStatus
 	for _, pc := range p.Classes {
 		depth[pc.ClassID] = depth[pc.Parent] + 1
-		c := ClassStatus{Name: pc.Name, ID: HandleString(pc.ClassID), Parent: HandleString(pc.Parent),
+		c := ClassStatus{Name: pc.Name, ID: plan.HandleString(pc.ClassID), Parent: plan.HandleString(pc.Parent),
 			Depth: depth[pc.ClassID], RateBits: pc.RateBytes * 8, CeilBits: pc.CeilBytes * 8}
 		if cur != nil {
 			if k, ok := cur.Class(pc.ClassID); ok {

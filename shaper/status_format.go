@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // WriteJSON writes the report for scripts.
@@ -118,7 +119,7 @@ func cfgRate(bits uint64) string {
 	if bits == 0 {
 		return "-"
 	}
-	return FormatRate(bits / 8)
+	return plan.FormatRate(bits / 8)
 }
 
 // rateText rounds a measured rate for reading: 49.87mbit.

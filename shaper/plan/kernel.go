@@ -1,4 +1,4 @@
-package shaper
+package plan
 
 // KernelState is what an interface's egress root holds, as read from the
 // kernel (ReadState). It is plain data so that Diff stays pure and tests can
@@ -6,6 +6,11 @@ package shaper
 type KernelState struct {
 	Root    *QdiscState  // nil: no root qdisc at all
 	Classes []ClassState // HTB classes under the root, any order
+	Clock   Psched       // the kernel's psched clock; zero: DefaultPsched
+	// Foreign says the root is not shaper's although it may look like it
+	// (a hand-made "htb 1:"): it was there before shaper, so Diff replaces
+	// it instead of adopting its options, leaf qdiscs and filters.
+	Foreign bool
 }
 
 // QdiscState is a root qdisc. Rates and sizes are in bytes; buffers are in
@@ -88,4 +93,12 @@ func (s *KernelState) Class(id uint32) (ClassState, bool) {
 		}
 	}
 	return ClassState{}, false
+}
+
+// clock is the state's psched clock, DefaultPsched when none was read.
+func (s *KernelState) clock() Psched {
+	if s == nil {
+		return DefaultPsched
+	}
+	return s.Clock.orDefault()
 }

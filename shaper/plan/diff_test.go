@@ -1,4 +1,4 @@
-package shaper
+package plan
 
 import (
 	"strings"
@@ -14,15 +14,15 @@ func kernelOf(p *Plan) *KernelState {
 	if p.Kind == "tbf" {
 		t := p.TBF
 		return &KernelState{Root: &QdiscState{Kind: "tbf", Handle: p.Handle, Parent: HandleRoot,
-			RateBytes: t.RateBytes, BufferTicks: xmitTicks(t.RateBytes, t.Burst), Burst: xmitSize(t.RateBytes, xmitTicks(t.RateBytes, t.Burst)),
+			RateBytes: t.RateBytes, BufferTicks: DefaultPsched.Xmittime(t.RateBytes, t.Burst), Burst: DefaultPsched.Xmitsize(t.RateBytes, DefaultPsched.Xmittime(t.RateBytes, t.Burst)),
 			Limit: t.Limit, PeakBytes: t.PeakBytes}}
 	}
 	s := &KernelState{Root: &QdiscState{Kind: "htb", Handle: p.Handle, Parent: HandleRoot, Default: p.Default, R2Q: 10}}
 	for _, c := range p.Classes {
 		k := ClassState{ClassID: c.ClassID, Parent: c.Parent, RateBytes: c.RateBytes, CeilBytes: c.CeilBytes,
-			BufferTicks: xmitTicks(c.RateBytes, c.Burst), CBufferTicks: xmitTicks(c.CeilBytes, c.CBurst),
+			BufferTicks: DefaultPsched.Xmittime(c.RateBytes, c.Burst), CBufferTicks: DefaultPsched.Xmittime(c.CeilBytes, c.CBurst),
 			Quantum: c.Quantum, Prio: c.Prio}
-		k.Burst, k.CBurst = xmitSize(k.RateBytes, k.BufferTicks), xmitSize(k.CeilBytes, k.CBufferTicks)
+		k.Burst, k.CBurst = DefaultPsched.Xmitsize(k.RateBytes, k.BufferTicks), DefaultPsched.Xmitsize(k.CeilBytes, k.CBufferTicks)
 		if !c.Leaf {
 			k.Level = 7
 		}
@@ -135,7 +135,7 @@ func TestDiff(t *testing.T) {
 
 func TestDiffParentChangeOrder(t *testing.T) {
 	// Kernel: 1:10 has child 1:20 which has child 1:30; plan puts 1:20 under 1:1.
-	p := &Plan{Kind: "htb", Handle: RootHandle, Default: 0x10030, Classes: []PlannedClass{
+	p := &Plan{Kind: "htb", Handle: RootHandle, Default: 0x10030, Classes: []Class{
 		{ClassID: 0x10001, Parent: RootHandle, RateBytes: 1000, CeilBytes: 1000, Burst: 3200, CBurst: 3200, Quantum: 1600},
 		{ClassID: 0x10010, Parent: 0x10001, RateBytes: 500, CeilBytes: 1000, Burst: 3200, CBurst: 3200, Quantum: 1600, Leaf: true},
 		{ClassID: 0x10020, Parent: 0x10001, RateBytes: 500, CeilBytes: 1000, Burst: 3200, CBurst: 3200, Quantum: 1600},
@@ -183,5 +183,22 @@ func TestChangesString(t *testing.T) {
 	rb := Diff(base, kernelOf(mustPlan(t, &policy.Direction{TBF: &policy.TBF{Rate: 1e6, Burst: 1540, Limit: 5000}})))
 	if !rb.RebuildsRoot() || !strings.HasPrefix(rb.String(), "delete root qdisc tbf 1: (root is tbf, want htb)\nadd root qdisc htb 1:\n") {
 		t.Errorf("rebuild String() =\n%s", rb)
+	}
+}
+
+// A root that was there before shaper is replaced, even when it has
+// shaper's kind, handle and default class.
+func TestDiffForeignRootIsReplaced(t *testing.T) {
+	p, err := Direction(designEgress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernelOf(p)
+	if ch := Diff(p, k); len(ch) != 0 {
+		t.Fatalf("own root: %s", ch)
+	}
+	k.Foreign = true
+	if got := ops(Diff(p, k)); !strings.HasPrefix(got, "delete root qdisc 1:; add root qdisc 1:; add class 1:1") {
+		t.Errorf("foreign root: ops %s, want a rebuild", got)
 	}
 }

@@ -1,14 +1,16 @@
-// Package shaper turns a policy direction into an HTB or TBF tree (the pure
-// planner), compares that plan with what the kernel holds (the pure diff),
-// and applies the difference through netlink (the thin applier). It also
-// snapshots and restores what an interface had before shaper touched it.
+// Package plan is shaper's pure planner: it turns a policy direction into an
+// HTB or TBF tree (handles, rates, bursts, quanta), compares that plan with a
+// value describing what the kernel holds (Diff), and renders the plan as a
+// tree and as the equivalent tc commands. It imports no netlink and makes no
+// system call: the engine (package shaper) reads the kernel into a
+// KernelState and carries out the Changes.
 //
 // Leaf qdiscs: each HTB leaf keeps HTB's default leaf qdisc, a pfifo whose
 // limit is the device's txqueuelen. This kernel offers only pfifo and bfifo
 // besides htb/tbf, neither adds fairness or AQM, and an explicit fifo would
 // only add objects to create, diff and restore. Where the queue must be
 // longer (IFB's txqueuelen is 32) raise the device's txqueuelen instead.
-package shaper
+package plan
 
 import (
 	"fmt"
@@ -38,12 +40,12 @@ type Plan struct {
 	// Classes holds the HTB classes in creation order (every parent before
 	// its children): the root class 1:1 first, then user classes depth-first
 	// in file order.
-	Classes []PlannedClass
-	TBF     *PlannedTBF // TBF root parameters
+	Classes []Class
+	TBF     *TBF // TBF root parameters
 }
 
-// PlannedClass is one HTB class. Rates and sizes are in bytes.
-type PlannedClass struct {
+// Class is one HTB class. Rates and sizes are in bytes.
+type Class struct {
 	Name      string   // "" for the root class 1:1
 	ClassID   uint32   // e.g. 0x10010 for tc's 1:10
 	Parent    uint32   // RootHandle for 1:1
@@ -57,8 +59,8 @@ type PlannedClass struct {
 	Apps      []string // apps classified into this class
 }
 
-// PlannedTBF is a TBF root qdisc.
-type PlannedTBF struct {
+// TBF is a TBF root qdisc.
+type TBF struct {
 	RateBytes uint64        // bytes/s
 	Burst     uint32        // bytes
 	Limit     uint32        // bytes queued at most
@@ -67,32 +69,32 @@ type PlannedTBF struct {
 	MTU       uint32        // peak bucket size in bytes (with PeakBytes)
 }
 
-// PlanError is an error in the policy that the planner detects (a class
+// Error is an error in the policy that the planner detects (a class
 // tree the kernel cannot hold); it is bad input.
-type PlanError struct{ Msg string }
+type Error struct{ Msg string }
 
-func (e *PlanError) Error() string  { return e.Msg }
-func (e *PlanError) BadInput() bool { return true }
+func (e *Error) Error() string  { return e.Msg }
+func (e *Error) BadInput() bool { return true }
 
 func planErr(pos policy.Pos, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if pos.Line > 0 {
 		msg = fmt.Sprintf("%s:%d:%d: %s", pos.File, pos.Line, pos.Col, msg)
 	}
-	return &PlanError{Msg: msg}
+	return &Error{Msg: msg}
 }
 
-// PlanDirection plans a direction's qdisc tree. A monitor-only direction
+// Direction plans a direction's qdisc tree. A monitor-only direction
 // (not Shaped) has no plan: (nil, nil). Minors go depth-first in file
 // order, 0x10 apart.
-func PlanDirection(d *policy.Direction) (*Plan, error) { return PlanKeeping(d, nil) }
+func Direction(d *policy.Direction) (*Plan, error) { return Keeping(d, nil) }
 
-// PlanKeeping plans like PlanDirection but keeps the minor a class name had
+// Keeping plans like Direction but keeps the minor a class name had
 // in keep (the minors of earlier applies), and gives new classes minors
 // that no name in keep ever had. So adding or removing a class leaves the
 // others' ids, HTB counters and classifier counter slots alone, and a new
 // class never inherits the bytes a removed one counted.
-func PlanKeeping(d *policy.Direction, keep map[string]uint32) (*Plan, error) {
+func Keeping(d *policy.Direction, keep map[string]uint32) (*Plan, error) {
 	if !d.Shaped() {
 		return nil, nil
 	}
@@ -114,13 +116,13 @@ func planHTB(d *policy.Direction, keep map[string]uint32) (*Plan, error) {
 	if rate == 0 {
 		return nil, planErr(d.Pos, "rate %d bit/s is below 8 bit/s: give a larger rate", d.Rate.Bits)
 	}
-	root := PlannedClass{
+	root := Class{
 		ClassID: rootClass, Parent: RootHandle,
 		RateBytes: rate, CeilBytes: rate,
 		Burst: DefaultBurst(rate), CBurst: DefaultBurst(rate),
 		Quantum: DefaultQuantum(rate), Leaf: len(d.Classes) == 0,
 	}
-	p := &Plan{Kind: "htb", Handle: RootHandle, Classes: []PlannedClass{root}}
+	p := &Plan{Kind: "htb", Handle: RootHandle, Classes: []Class{root}}
 	if err := p.addClasses(d.Classes, rootClass, rate, newMinors(d, keep)); err != nil {
 		return nil, err
 	}
@@ -192,20 +194,20 @@ func (p *Plan) addClasses(cs []policy.Class, parent uint32, parentCeil uint64, i
 	return nil
 }
 
-func planClass(c *policy.Class, parent uint32, parentCeil uint64, minor uint32) (PlannedClass, error) {
+func planClass(c *policy.Class, parent uint32, parentCeil uint64, minor uint32) (Class, error) {
 	rate, ceil := c.Rate.Bits/8, c.Ceil.Bits/8
 	if ceil == 0 {
 		ceil = parentCeil
 	}
 	switch {
 	case rate == 0:
-		return PlannedClass{}, planErr(c.Pos, "class %q: rate is zero: give it a rate", c.Name)
+		return Class{}, planErr(c.Pos, "class %q: rate is zero: give it a rate", c.Name)
 	case ceil < rate:
-		return PlannedClass{}, planErr(c.Pos, "class %q: ceil %s is below rate %s: raise ceil", c.Name, FormatRate(ceil), FormatRate(rate))
+		return Class{}, planErr(c.Pos, "class %q: ceil %s is below rate %s: raise ceil", c.Name, FormatRate(ceil), FormatRate(rate))
 	case c.Prio < 0 || c.Prio > 7:
-		return PlannedClass{}, planErr(c.Pos, "class %q: prio %d is outside 0..7", c.Name, c.Prio)
+		return Class{}, planErr(c.Pos, "class %q: prio %d is outside 0..7", c.Name, c.Prio)
 	}
-	pc := PlannedClass{
+	pc := Class{
 		Name: c.Name, ClassID: RootHandle | minor, Parent: parent,
 		RateBytes: rate, CeilBytes: ceil,
 		Burst: c.Burst, CBurst: c.CBurst, Quantum: c.Quantum,
@@ -222,13 +224,13 @@ func planClass(c *policy.Class, parent uint32, parentCeil uint64, minor uint32) 
 		pc.Quantum = DefaultQuantum(rate)
 	}
 	if !burstFits(rate, pc.Burst) || !burstFits(ceil, pc.CBurst) {
-		return PlannedClass{}, planErr(c.Pos, "class %q: burst lasts more than %d s at its rate: lower burst/cburst", c.Name, maxBurstTime)
+		return Class{}, planErr(c.Pos, "class %q: burst lasts more than %d s at its rate: lower burst/cburst", c.Name, maxBurstTime)
 	}
 	return pc, nil
 }
 
-func planTBF(t *policy.TBF) (*PlannedTBF, error) {
-	p := &PlannedTBF{
+func planTBF(t *policy.TBF) (*TBF, error) {
+	p := &TBF{
 		RateBytes: t.Rate / 8, Burst: t.Burst, Limit: t.Limit,
 		Latency: t.Latency, PeakBytes: t.Peak / 8, MTU: t.MTU,
 	}
@@ -256,7 +258,7 @@ func planTBF(t *policy.TBF) (*PlannedTBF, error) {
 
 // tbfLimit is tc's limit from latency: rate*latency + burst, or the smaller
 // peak bucket equivalent when a peak rate is set.
-func tbfLimit(p *PlannedTBF, latency time.Duration) uint32 {
+func tbfLimit(p *TBF, latency time.Duration) uint32 {
 	usec := float64(latency / time.Microsecond)
 	lim := float64(p.RateBytes)*usec/timeUnitsPerSec + float64(p.Burst)
 	if p.PeakBytes > 0 {
@@ -268,7 +270,7 @@ func tbfLimit(p *PlannedTBF, latency time.Duration) uint32 {
 // DefaultClassID is the class unclassified traffic goes to (HTB), 0 for TBF.
 func (p *Plan) DefaultClassID() uint32 { return p.Default }
 
-// Minors returns the minor of every named class, for PlanKeeping.
+// Minors returns the minor of every named class, for Keeping.
 func (p *Plan) Minors() map[string]uint32 {
 	out := map[string]uint32{}
 	for _, c := range p.Classes {
@@ -280,13 +282,13 @@ func (p *Plan) Minors() map[string]uint32 {
 }
 
 // ClassByName finds a user class by name.
-func (p *Plan) ClassByName(name string) (PlannedClass, bool) {
+func (p *Plan) ClassByName(name string) (Class, bool) {
 	for _, c := range p.Classes {
 		if c.Name == name && c.Name != "" {
 			return c, true
 		}
 	}
-	return PlannedClass{}, false
+	return Class{}, false
 }
 
 // String renders the plan as an indented tree, rates in tc units.
@@ -316,7 +318,7 @@ func (p *Plan) String() string {
 
 // String renders one class, e.g.
 // "1:10 web rate 50mbit ceil 100mbit burst 6250b cburst 12500b quantum 200000 prio 0 apps [web]".
-func (c PlannedClass) String() string {
+func (c Class) String() string {
 	var b strings.Builder
 	b.WriteString(HandleString(c.ClassID))
 	if c.Name != "" {

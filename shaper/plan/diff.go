@@ -1,4 +1,4 @@
-package shaper
+package plan
 
 import (
 	"fmt"
@@ -37,7 +37,7 @@ type Change struct {
 	Handle  uint32
 	ClassID uint32
 	Parent  uint32
-	Class   *PlannedClass
+	Class   *Class
 	Reason  string // why, for --dry-run and status
 }
 
@@ -100,11 +100,16 @@ func Diff(plan *Plan, cur *KernelState) Changes {
 		}
 		return nil
 	}
-	if why := rebuildReason(plan, root); why != "" {
+	why := rebuildReason(plan, root)
+	if why == "" && cur.Foreign && !root.IsDefault() {
+		why = "replace the root that was there before shaper"
+	}
+	if why != "" {
 		return rebuild(plan, root, why)
 	}
+	clk := cur.clock()
 	if plan.Kind == "tbf" {
-		if why := tbfDiff(plan.TBF, root); why != "" {
+		if why := tbfDiff(plan.TBF, root, clk); why != "" {
 			return Changes{{Op: OpChangeRoot, Kind: "tbf", Handle: plan.Handle, Reason: why}}
 		}
 		return nil
@@ -140,12 +145,12 @@ func rebuild(plan *Plan, root *QdiscState, why string) Changes {
 	return cs
 }
 
-func tbfDiff(p *PlannedTBF, q *QdiscState) string {
+func tbfDiff(p *TBF, q *QdiscState, clk Psched) string {
 	var why []string
 	if p.RateBytes != q.RateBytes {
 		why = append(why, fmt.Sprintf("rate %s → %s", FormatRate(q.RateBytes), FormatRate(p.RateBytes)))
 	}
-	if !ticksClose(xmitTicks(p.RateBytes, p.Burst), q.BufferTicks) {
+	if !clk.ticksClose(clk.Xmittime(p.RateBytes, p.Burst), q.BufferTicks) {
 		why = append(why, fmt.Sprintf("burst %db → %db", q.Burst, p.Burst))
 	}
 	if p.Limit != q.Limit {
@@ -165,7 +170,7 @@ func tbfDiff(p *PlannedTBF, q *QdiscState) string {
 // classChanges orders deletes (children first), then in-place changes,
 // then adds (parents first, plan order).
 func classChanges(plan *Plan, cur *KernelState) Changes {
-	planned := make(map[uint32]*PlannedClass, len(plan.Classes))
+	planned := make(map[uint32]*Class, len(plan.Classes))
 	for i := range plan.Classes {
 		planned[plan.Classes[i].ClassID] = &plan.Classes[i]
 	}
@@ -197,7 +202,7 @@ func classChanges(plan *Plan, cur *KernelState) Changes {
 		if p == nil || recreate[k.ClassID] {
 			continue
 		}
-		if why := classDiff(p, k); why != "" {
+		if why := classDiff(p, k, cur.clock()); why != "" {
 			cs = append(cs, Change{Op: OpChangeClass, ClassID: p.ClassID, Parent: p.Parent, Class: p, Reason: why})
 		}
 	}
@@ -214,7 +219,7 @@ func classChanges(plan *Plan, cur *KernelState) Changes {
 // recreated returns the kernel classes that must be deleted and added again
 // because their parent differs from the plan's (HTB cannot move a class),
 // together with all their kernel descendants.
-func recreated(planned map[uint32]*PlannedClass, ks []ClassState) map[uint32]bool {
+func recreated(planned map[uint32]*Class, ks []ClassState) map[uint32]bool {
 	re := map[uint32]bool{}
 	for _, k := range ks {
 		if p := planned[k.ClassID]; p != nil && p.Parent != k.Parent {
@@ -252,7 +257,7 @@ func kernelDepths(ks []ClassState) map[uint32]int {
 
 // classDiff names the parameters that differ. Quantum and prio count only
 // for leaves: HTB ignores them on inner classes.
-func classDiff(p *PlannedClass, k ClassState) string {
+func classDiff(p *Class, k ClassState, clk Psched) string {
 	var why []string
 	if p.RateBytes != k.RateBytes {
 		why = append(why, fmt.Sprintf("rate %s → %s", FormatRate(k.RateBytes), FormatRate(p.RateBytes)))
@@ -260,10 +265,10 @@ func classDiff(p *PlannedClass, k ClassState) string {
 	if p.CeilBytes != k.CeilBytes {
 		why = append(why, fmt.Sprintf("ceil %s → %s", FormatRate(k.CeilBytes), FormatRate(p.CeilBytes)))
 	}
-	if !ticksClose(xmitTicks(p.RateBytes, p.Burst), k.BufferTicks) {
+	if !clk.ticksClose(clk.Xmittime(p.RateBytes, p.Burst), k.BufferTicks) {
 		why = append(why, fmt.Sprintf("burst %db → %db", k.Burst, p.Burst))
 	}
-	if !ticksClose(xmitTicks(p.CeilBytes, p.CBurst), k.CBufferTicks) {
+	if !clk.ticksClose(clk.Xmittime(p.CeilBytes, p.CBurst), k.CBufferTicks) {
 		why = append(why, fmt.Sprintf("cburst %db → %db", k.CBurst, p.CBurst))
 	}
 	if p.Leaf && p.Quantum != k.Quantum {

@@ -1,4 +1,4 @@
-package shaper
+package plan
 
 import (
 	"errors"
@@ -26,9 +26,9 @@ func designEgress() *policy.Direction {
 
 func mustPlan(t *testing.T, d *policy.Direction) *Plan {
 	t.Helper()
-	p, err := PlanDirection(d)
+	p, err := Direction(d)
 	if err != nil {
-		t.Fatalf("PlanDirection: %v", err)
+		t.Fatalf("Direction: %v", err)
 	}
 	return p
 }
@@ -38,7 +38,7 @@ func TestPlanDesignExample(t *testing.T) {
 	if p.Kind != "htb" || p.Handle != 0x10000 || p.Default != 0x10030 {
 		t.Fatalf("root = %s %#x default %#x, want htb 0x10000 default 0x10030", p.Kind, p.Handle, p.Default)
 	}
-	want := []PlannedClass{
+	want := []Class{
 		{Name: "", ClassID: 0x10001, Parent: 0x10000, RateBytes: 12500000, CeilBytes: 12500000, Burst: 12500, CBurst: 12500, Quantum: 200000},
 		{Name: "web", ClassID: 0x10010, Parent: 0x10001, RateBytes: 6250000, CeilBytes: 12500000, Burst: 6250, CBurst: 12500, Quantum: 200000, Leaf: true, Apps: []string{"web"}},
 		{Name: "mail", ClassID: 0x10020, Parent: 0x10001, RateBytes: 3750000, CeilBytes: 12500000, Burst: 3750, CBurst: 12500, Quantum: 200000, Leaf: true, Apps: []string{"mail"}},
@@ -140,9 +140,9 @@ func TestPlanRateOnly(t *testing.T) {
 
 func TestPlanMonitorOnly(t *testing.T) {
 	for _, d := range []*policy.Direction{nil, {}} {
-		p, err := PlanDirection(d)
+		p, err := Direction(d)
 		if p != nil || err != nil {
-			t.Errorf("PlanDirection(%+v) = %v, %v, want nil, nil", d, p, err)
+			t.Errorf("Direction(%+v) = %v, %v, want nil, nil", d, p, err)
 		}
 	}
 }
@@ -169,7 +169,7 @@ func TestPlanErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := PlanDirection(tt.d)
+			_, err := Direction(tt.d)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -196,15 +196,15 @@ func TestPlanTBF(t *testing.T) {
 	tests := []struct {
 		name string
 		in   policy.TBF
-		want PlannedTBF
+		want TBF
 	}{
 		{"design example", policy.TBF{Rate: 1024000, Burst: 1540, Latency: 50 * time.Millisecond},
-			PlannedTBF{RateBytes: 128000, Burst: 1540, Limit: 7940, Latency: 50 * time.Millisecond}},
+			TBF{RateBytes: 128000, Burst: 1540, Limit: 7940, Latency: 50 * time.Millisecond}},
 		{"explicit limit", policy.TBF{Rate: 1e6, Burst: 3000, Limit: 10000},
-			PlannedTBF{RateBytes: 125000, Burst: 3000, Limit: 10000}},
+			TBF{RateBytes: 125000, Burst: 3000, Limit: 10000}},
 		{"peak caps the limit", policy.TBF{Rate: 8e6, Burst: 20000, Latency: 100 * time.Millisecond, Peak: 16e6},
 			// min(1e6*0.1+20000, 2e6*0.1+1600) = 120000
-			PlannedTBF{RateBytes: 1e6, Burst: 20000, Limit: 120000, Latency: 100 * time.Millisecond, PeakBytes: 2e6, MTU: 1600}},
+			TBF{RateBytes: 1e6, Burst: 20000, Limit: 120000, Latency: 100 * time.Millisecond, PeakBytes: 2e6, MTU: 1600}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,14 +270,14 @@ func TestTickRoundTrip(t *testing.T) {
 			if !burstFits(rate, size) {
 				continue
 			}
-			ticks := xmitTicks(rate, size)
-			back := xmitSize(rate, ticks)
+			ticks := DefaultPsched.Xmittime(rate, size)
+			back := DefaultPsched.Xmitsize(rate, ticks)
 			twoUsec := 2*rate/1e6 + 1
 			if back > size || uint64(size-back) > twoUsec {
 				t.Errorf("rate %d size %d: round trip %d, more than %d bytes off", rate, size, back, twoUsec)
 			}
 			exact := uint32(uint64(size) * 1e9 / rate >> 6) // kernel: psched_l2t_ns >> PSCHED_SHIFT
-			if !ticksClose(ticks, exact) {
+			if !DefaultPsched.ticksClose(ticks, exact) {
 				t.Errorf("rate %d size %d: tc ticks %d vs kernel ticks %d not close", rate, size, ticks, exact)
 			}
 		}
@@ -294,7 +294,7 @@ func TestPlanKeepingMinors(t *testing.T) {
 		}
 		return d
 	}
-	first, err := PlanKeeping(dir("web", "mail", "other"), nil)
+	first, err := Keeping(dir("web", "mail", "other"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestPlanKeepingMinors(t *testing.T) {
 		t.Fatalf("first minors %v", keep)
 	}
 	keep["gone"] = 0x40 // a class an earlier apply had
-	second, err := PlanKeeping(dir("web", "video", "mail", "other"), keep)
+	second, err := Keeping(dir("web", "video", "mail", "other"), keep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,5 +320,24 @@ func TestPlanKeepingMinors(t *testing.T) {
 	// Parents still come before children, in file order.
 	if second.Classes[2].Name != "video" {
 		t.Errorf("plan order %v", second.Classes)
+	}
+}
+
+// TBFSize: 1 ms of data, at least two frames, plus latency's worth of queue.
+func TestTBFSize(t *testing.T) {
+	for _, tt := range []struct {
+		rate         uint64
+		frame        uint32
+		latency      time.Duration
+		burst, limit uint32
+	}{
+		{rate: 1_250_000, frame: 1514, latency: 50 * time.Millisecond, burst: 3028, limit: 62500 + 3028},  // 10mbit: two frames
+		{rate: 125_000_000, frame: 1514, latency: 50 * time.Millisecond, burst: 125000, limit: 6_375_000}, // 1gbit: 1 ms
+		{rate: 128_000, frame: 1514, latency: 0, burst: 3028, limit: 3028},
+	} {
+		b, l := TBFSize(tt.rate, tt.frame, tt.latency)
+		if b != tt.burst || l != tt.limit {
+			t.Errorf("TBFSize(%d, %d, %s) = %d, %d; want %d, %d", tt.rate, tt.frame, tt.latency, b, l, tt.burst, tt.limit)
+		}
 	}
 }
