@@ -76,7 +76,9 @@ func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
 			continue
 		}
 		pin := loader.PinDir(j.netns, j.iface.Name, dir)
-		c, err := loader.LoadClassifierFor(j.knobs(dir), pin, t)
+		knobs := j.knobs(dir)
+		knobs.Link = loader.LinkKindOf(link) // what precedes the IP header: Ethernet, nothing (tun), other
+		c, err := loader.LoadClassifierFor(knobs, pin, t)
 		if err != nil {
 			return fmt.Errorf("load %s classifier: %w", dir, err)
 		}
