@@ -209,4 +209,3 @@ func tunBPF(t *testing.T, lab *netlab.Lab) map[uint32]loader.Counter {
 	}
 	return classes
 }
-
