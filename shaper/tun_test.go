@@ -27,7 +27,7 @@ interfaces:
   - name: tun0
     netns: %s
     egress:
-      rate: 10mbit
+      rate: 4mbit
       default: other
       classes:
         - {name: web,   rate: 50%%, ceil: 100%%, apps: [web]}
@@ -36,8 +36,8 @@ interfaces:
 `
 
 // TestTunShares shapes by port on a tun link with real iperf3 traffic:
-// three backlogged flows share 10mbit 50/30/20 as HTB's own class counters
-// measure it, each class's flow was classified by port (the BPF class
+// three backlogged TCP flows share 4mbit
+// 50/30/20 as HTB's own class counters measure it, each class's flow was classified by port (the BPF class
 // counters of web and mail moved, not only the default's), and the BPF
 // class counters equal HTB's, byte for byte and packet for packet.
 func TestTunShares(t *testing.T) {
@@ -53,20 +53,20 @@ func TestTunShares(t *testing.T) {
 	}
 	var clients []*client
 	for _, p := range []int{5301, 5302, 5303} {
-		clients = append(clients, tunClient(t, lab, p, 10))
+		clients = append(clients, tunClient(t, lab, p, 12))
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	a := tunSample(t, lab)
-	time.Sleep(6 * time.Second)
+	time.Sleep(8 * time.Second)
 	b := tunSample(t, lab)
 	for _, c := range clients {
 		if err := c.cmd.Wait(); err != nil {
 			t.Fatalf("iperf3 client to port %d: %v\n%s", c.port, err, c.out)
 		}
 	}
-	within(t, "web 1:10", rateBits(a, b, webID), 5e6, 0.015)
-	within(t, "mail 1:20", rateBits(a, b, mailID), 3e6, 0.015)
-	within(t, "other 1:30", rateBits(a, b, otherID), 2e6, 0.015)
+	within(t, "web 1:10", rateBits(a, b, webID), 2e6, 0.015)
+	within(t, "mail 1:20", rateBits(a, b, mailID), 1.2e6, 0.015)
+	within(t, "other 1:30", rateBits(a, b, otherID), 0.8e6, 0.015)
 
 	time.Sleep(500 * time.Millisecond) // queues drain
 	endHTB, endBPF := tunState(t, lab), tunBPF(t, lab)
@@ -78,7 +78,7 @@ func TestTunShares(t *testing.T) {
 		drops := uint64(k1.Stats.Drops - k0.Stats.Drops)
 		bpfBytes, bpfPkts := endBPF[slot].Bytes-quietBPF[slot].Bytes, endBPF[slot].Packets-quietBPF[slot].Packets
 		t.Logf("class %#x: htb %d bytes %d packets (%d dropped), bpf %d bytes %d packets", id, htbBytes, htbPkts, drops, bpfBytes, bpfPkts)
-		if bpfPkts < 1000 {
+		if bpfPkts < 500 {
 			t.Errorf("class %#x: the classifier counted %d packets: its flow was not classified", id, bpfPkts)
 		}
 		if drops == 0 && (bpfBytes != htbBytes || bpfPkts != htbPkts) {
@@ -92,7 +92,7 @@ func TestTunShares(t *testing.T) {
 }
 
 // tunPair makes tun0 198.18.1.1/24 in the client and 198.18.1.2/24 in the
-// server with socat (UDP datagrams over the veth: a connected UDP socket
+// server with socat (raised priority; UDP datagrams over the veth: a connected UDP socket
 // would die of the first port-unreachable), MTU 1400 so that the carrier
 // never fragments, and checks it carries a ping.
 func tunPair(t *testing.T, lab *netlab.Lab) {
@@ -105,7 +105,9 @@ func tunPair(t *testing.T, lab *netlab.Lab) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		out := &bytes.Buffer{}
-		cmd := lab.Command(ctx, node, "socat",
+		// socat relays every packet in user space: under a loaded CPU its
+		// stalls, not HTB, would limit the flows. Give it priority.
+		cmd := lab.Command(ctx, node, "nice", "-n", "-10", "socat",
 			fmt.Sprintf("UDP-DATAGRAM:%s:7001,bind=%s:7001", p[0], self),
 			fmt.Sprintf("TUN:%s/24,tun-type=tun,iff-up,iff-no-pi,tun-name=tun0", p[1]))
 		cmd.Stdout, cmd.Stderr = out, out
@@ -139,13 +141,18 @@ func tunPair(t *testing.T, lab *netlab.Lab) {
 	}
 }
 
-// tunClient starts a TCP upload over tun0 for secs seconds.
+// tunClient starts a TCP upload over tun0 for secs seconds at raised
+// priority. The link's rate is low so that what TCP keeps queued in the
+// kernel covers the relays' and senders' stalls on a loaded machine (load
+// averages of 15-30 on 2 cores here): at 10mbit one run in two missed
+// ±1.5% so. (UDP senders that offer more than the link spin on a full
+// socket: they would load the machine more, not less.)
 func tunClient(t *testing.T, lab *netlab.Lab, port, secs int) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+60)*time.Second)
 	t.Cleanup(cancel)
 	c := &client{port: port, out: &bytes.Buffer{}, cmd: lab.Command(ctx, "client", "sh", "-c", fmt.Sprintf(
-		"for i in 1 2 3 4 5 6 7 8 9 10; do iperf3 -c 198.18.1.2 -p %d -t %d && exit 0; sleep 0.3; done; exit 1", port, secs))}
+		"for i in 1 2 3 4 5 6 7 8 9 10; do nice -n -10 iperf3 -c 198.18.1.2 -p %d -t %d && exit 0; sleep 0.3; done; exit 1", port, secs))}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start iperf3 client: %v", err)
