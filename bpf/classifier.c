@@ -322,15 +322,19 @@ static __always_inline int parse_ext(struct __sk_buff *skb, int mode, __u32 off,
 
 static __always_inline int parse_ipv4(struct __sk_buff *skb, int mode, struct tuple *t)
 {
-	__u8 h[20];
-	int r = load(skb, mode, t->l3, 0, h, 20);
+	__u8 h[10]; /* up to the protocol; the addresses go straight to t */
+	int r = load(skb, mode, t->l3, 0, h, 10);
 	if (r)
 		return r;
 	__u8 ihl = h[0] & 0x0f;
 	if ((h[0] >> 4) != 4 || ihl < 5)
 		return BAD;
-	__builtin_memcpy(t->addr_src, &h[12], 4);
-	__builtin_memcpy(t->addr_dst, &h[16], 4);
+	r = load(skb, mode, t->l3, 12, t->addr_src, 4);
+	if (r)
+		return r;
+	r = load(skb, mode, t->l3, 16, t->addr_dst, 4);
+	if (r)
+		return r;
 	/* A later fragment carries no L4 (nor AH) header: it matches without ports. */
 	if (((h[6] << 8) | h[7]) & 0x1fff) {
 		t->proto = h[9];
