@@ -53,11 +53,11 @@ func TestTunShares(t *testing.T) {
 	}
 	var clients []*client
 	for _, p := range []int{5301, 5302, 5303} {
-		clients = append(clients, tunClient(t, lab, p, 12))
+		clients = append(clients, tunClient(t, lab, p, 20))
 	}
 	time.Sleep(2 * time.Second)
 	a := tunSample(t, lab)
-	time.Sleep(8 * time.Second)
+	time.Sleep(16 * time.Second) // long: a flow's rare short dry spell weighs less
 	b := tunSample(t, lab)
 	for _, c := range clients {
 		if err := c.cmd.Wait(); err != nil {
@@ -152,7 +152,7 @@ func tunClient(t *testing.T, lab *netlab.Lab, port, secs int) *client {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+60)*time.Second)
 	t.Cleanup(cancel)
 	c := &client{port: port, out: &bytes.Buffer{}, cmd: lab.Command(ctx, "client", "sh", "-c", fmt.Sprintf(
-		"for i in 1 2 3 4 5 6 7 8 9 10; do nice -n -10 iperf3 -c 198.18.1.2 -p %d -t %d && exit 0; sleep 0.3; done; exit 1", port, secs))}
+		"for i in 1 2 3 4 5 6 7 8 9 10; do nice -n -10 iperf3 -c 198.18.1.2 -p %d -t %d -w 1M && exit 0; sleep 0.3; done; exit 1", port, secs))}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start iperf3 client: %v", err)
@@ -199,13 +199,24 @@ func tunState(t *testing.T, lab *netlab.Lab) *shaper.KernelState {
 	return st
 }
 
+// tunSample reads the class byte counters with the time they were read
+// at: the middle of a read that took under 20 ms (on a loaded machine a
+// read can take 100 ms and more, which at 4mbit is a 1-2% error in an 8 s
+// window; a slow read is taken again).
 func tunSample(t *testing.T, lab *netlab.Lab) sample {
-	st := tunState(t, lab)
-	s := sample{at: time.Now(), bytes: map[uint32]uint64{}}
-	for _, c := range st.Classes {
-		s.bytes[c.ClassID] = c.Stats.Bytes
+	for try := 1; ; try++ {
+		t0 := time.Now()
+		st := tunState(t, lab)
+		d := time.Since(t0)
+		if d > 20*time.Millisecond && try < 20 {
+			continue
+		}
+		s := sample{at: t0.Add(d / 2), bytes: map[uint32]uint64{}}
+		for _, c := range st.Classes {
+			s.bytes[c.ClassID] = c.Stats.Bytes
+		}
+		return s
 	}
-	return s
 }
 
 func tunBPF(t *testing.T, lab *netlab.Lab) map[uint32]loader.Counter {
