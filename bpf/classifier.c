@@ -57,7 +57,7 @@
 #define HASH_MUL2 0xC2B2AE3D27D4EB4FULL
 #define MAX_CLASS_SLOTS 4096
 #define MAX_APPS 1024
-#define MAX_EXT_HDRS 6
+#define MAX_EXT_HDRS 8 /* extension headers walked (IPv4: AH); a longer chain takes the default */
 
 /* Fields of the wildcard table, in this order (classify.Field* mirror it). */
 enum field { F_PROTO, F_SPORT, F_DPORT, F_SRC, F_DST, NFIELDS };
@@ -140,10 +140,6 @@ _Static_assert(__builtin_offsetof(struct addr_info, netmask) % 8 == 0, "netmask 
 _Static_assert(sizeof(struct addr_info) % 8 == 0, "addr_info words");
 _Static_assert(__builtin_offsetof(struct gen_info, addr) % 8 == 0, "addr words");
 
-/* Knobs, set from Go through the collection spec before load. */
-volatile const __u8 ingress = 0; /* reverse the tuple: match as egress sees the flow */
-volatile const __u8 shaped = 0;  /* set skb->priority and count classes */
-
 /* An array map indexed by __u32; most maps here are one. */
 #define MAP(kind, name, n, valtype)                     \
 	struct {                                        \
@@ -191,6 +187,8 @@ struct tuple {
 	__u8 addr_src[16];
 	__u8 addr_dst[16];
 	__u16 sport, dport; /* host order */
+	__u16 l3;           /* offset of the IP header from skb->data (LINK_NET: 0, the network header) */
+	__u16 l4;           /* offset of the L4 header from the IP header */
 	__u8 proto;
 	__u8 has_ports;
 	__u8 v6;
@@ -201,73 +199,105 @@ struct tuple {
 #define IPV6_FRAGMENT 44
 #define IPV6_AH 51
 #define IPV6_DSTOPTS 60
+#define IPPROTO_UDPLITE_ 136 /* not in older UAPI headers */
 
-/* Parsing reads the packet directly (no helper calls: on this class of
- * machine every call costs more than the whole match). A header beyond the
- * linear data returns NEED_MORE; the caller pulls the headers in once and
- * parses again. Anything malformed returns BAD and takes the default. */
+/* What tc sees in front of the IP header (knob link_type, from the link's
+ * type at load time): an Ethernet header (+VLAN tags); nothing (tun,
+ * WireGuard, PPP, ipip/sit/gre in L3 mode: the IP header is at offset 0
+ * and its version nibble names the family, as tun itself decides); or a
+ * link-layer header of another length (e.g. GRE with header_ops): then
+ * the family comes from skb->protocol and every header is read relative
+ * to the kernel's network header with bpf_skb_load_bytes_relative. */
+enum link_kind { LINK_ETH, LINK_L3, LINK_NET };
+
+/* Knobs, set from Go through the collection spec before load. */
+volatile const __u8 ingress = 0;          /* reverse the tuple: match as egress sees the flow; compute wire bytes */
+volatile const __u8 shaped = 0;           /* set skb->priority and count classes */
+volatile const __u8 link_type = LINK_ETH; /* enum link_kind */
+
+/* Put the enums Go takes from BTF (bpf2go -type) into it: nothing else
+ * has a value of their types. */
+const enum link_kind *const btf_link_kind __attribute__((used)) = 0;
+const enum field *const btf_field __attribute__((used)) = 0;
+const enum addr_field *const btf_addr_field __attribute__((used)) = 0;
+
+/* Parsing reads through load(): directly from the linear data (no helper
+ * call: on this class of machine every call costs more than the whole
+ * match), or, when a header lies beyond the linear data or beyond
+ * MAX_L3_OFF, with bpf_skb_load_bytes, which reads non-linear data too.
+ * The fast pass returns NEED_MORE and the slow pass parses again; so both
+ * give the answer of a parse over the whole packet (the Go reference
+ * classify.Parse). Anything malformed or truncated returns BAD and takes
+ * the default. */
 #define BAD -1
 #define NEED_MORE -2
-#define MAX_L3_OFF 512 /* bounds offsets for the verifier; real headers are shorter */
+#define MAX_L3_OFF 512 /* bounds direct offsets for the verifier; deeper headers take the slow pass */
 
-/* parse_l4 reads the ports of a first (or unfragmented) TCP/UDP/SCTP
- * segment. */
-static __always_inline int parse_l4(void *data, void *end, __u32 off, struct tuple *t)
+#define RD_DIRECT 0 /* packet pointers; offsets from skb->data */
+#define RD_SKB 1    /* bpf_skb_load_bytes; offsets from skb->data */
+#define RD_NET 2    /* bpf_skb_load_bytes_relative; offsets from the network header */
+
+/* load copies n bytes at l3+off to buf. */
+static __always_inline int load(struct __sk_buff *skb, int mode, __u32 l3, __u32 off, void *buf, __u32 n)
 {
-	if (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP && t->proto != IPPROTO_SCTP)
+	if (mode == RD_DIRECT) {
+		void *data = (void *)(long)skb->data;
+		void *end = (void *)(long)skb->data_end;
+		if (off > MAX_L3_OFF || l3 > 64)
+			return NEED_MORE;
+		__u8 *p = data + l3 + off;
+		if ((void *)(p + n) > end)
+			return NEED_MORE;
+		__builtin_memcpy(buf, p, n);
 		return 0;
-	if (off > MAX_L3_OFF)
-		return BAD;
-	__be16 *ports = data + off;
-	if ((void *)(ports + 2) > end)
-		return NEED_MORE;
+	}
+	if (mode == RD_NET)
+		return bpf_skb_load_bytes_relative(skb, off, buf, n, BPF_HDR_START_NET) < 0 ? BAD : 0;
+	return bpf_skb_load_bytes(skb, l3 + off, buf, n) < 0 ? BAD : 0;
+}
+
+static __always_inline int port_proto(__u8 p)
+{
+	return p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP || p == IPPROTO_UDPLITE_;
+}
+
+/* parse_l4 reads the ports of a first (or unfragmented) TCP, UDP, UDP-Lite
+ * or SCTP segment at off. */
+static __always_inline int parse_l4(struct __sk_buff *skb, int mode, __u32 off, struct tuple *t)
+{
+	t->l4 = off;
+	if (!port_proto(t->proto))
+		return 0;
+	__be16 ports[2];
+	int r = load(skb, mode, t->l3, off, ports, 4);
+	if (r)
+		return r;
 	t->sport = bpf_ntohs(ports[0]);
 	t->dport = bpf_ntohs(ports[1]);
 	t->has_ports = 1;
 	return 0;
 }
 
-static __always_inline int parse_ipv4(void *data, void *end, __u32 off, struct tuple *t)
+/* is_ext: headers walked to reach L4 (IPv4: AH only). */
+static __always_inline int is_ext(__u8 next, __u8 v6)
 {
-	__u8 *h = data + off;
-
-	if ((void *)(h + 20) > end)
-		return NEED_MORE;
-	__u8 ihl = h[0] & 0x0f;
-	if ((h[0] >> 4) != 4 || ihl < 5)
-		return BAD;
-	t->proto = h[9];
-	__builtin_memcpy(t->addr_src, &h[12], 4);
-	__builtin_memcpy(t->addr_dst, &h[16], 4);
-	/* A later fragment carries no L4 header: it matches without ports. */
-	if (((h[6] << 8) | h[7]) & 0x1fff)
-		return 0;
-	return parse_l4(data, end, off + ihl * 4, t);
+	if (next == IPV6_AH)
+		return 1;
+	return v6 && (next == IPV6_HOP || next == IPV6_ROUTING || next == IPV6_DSTOPTS || next == IPV6_FRAGMENT);
 }
 
-static __always_inline int parse_ipv6(void *data, void *end, __u32 off, struct tuple *t)
+/* parse_ext walks up to MAX_EXT_HDRS extension headers from off, then
+ * parses L4. A longer chain is BAD: matching it as the stray header's
+ * protocol would let it past port rules. */
+static __always_inline int parse_ext(struct __sk_buff *skb, int mode, __u32 off, __u8 next, struct tuple *t)
 {
-	__u8 *h = data + off;
-
-	if ((void *)(h + 40) > end)
-		return NEED_MORE;
-	if ((h[0] >> 4) != 6)
-		return BAD;
-	__u8 next = h[6];
-	__builtin_memcpy(t->addr_src, &h[8], 16);
-	__builtin_memcpy(t->addr_dst, &h[24], 16);
-	t->v6 = 1;
-	off += 40;
-
 	for (int i = 0; i < MAX_EXT_HDRS; i++) {
-		if (next != IPV6_HOP && next != IPV6_ROUTING && next != IPV6_DSTOPTS &&
-		    next != IPV6_FRAGMENT && next != IPV6_AH)
+		if (!is_ext(next, t->v6))
 			break;
-		if (off > MAX_L3_OFF)
-			return BAD;
-		__u8 *e = data + off;
-		if ((void *)(e + 4) > end)
-			return NEED_MORE;
+		__u8 e[4];
+		int r = load(skb, mode, t->l3, off, e, 4);
+		if (r)
+			return r;
 		if (next == IPV6_FRAGMENT) {
 			next = e[0];
 			off += 8;
@@ -284,56 +314,140 @@ static __always_inline int parse_ipv6(void *data, void *end, __u32 off, struct t
 			off += ((__u32)e[1] + 1) * 8;
 		}
 	}
+	if (is_ext(next, t->v6))
+		return BAD;
 	t->proto = next;
-	return parse_l4(data, end, off, t);
+	return parse_l4(skb, mode, off, t);
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, int mode, struct tuple *t)
+{
+	__u8 h[10]; /* up to the protocol; the addresses go straight to t */
+	int r = load(skb, mode, t->l3, 0, h, 10);
+	if (r)
+		return r;
+	__u8 ihl = h[0] & 0x0f;
+	if ((h[0] >> 4) != 4 || ihl < 5)
+		return BAD;
+	r = load(skb, mode, t->l3, 12, t->addr_src, 4);
+	if (r)
+		return r;
+	r = load(skb, mode, t->l3, 16, t->addr_dst, 4);
+	if (r)
+		return r;
+	/* A later fragment carries no L4 (nor AH) header: it matches without ports. */
+	if (((h[6] << 8) | h[7]) & 0x1fff) {
+		t->proto = h[9];
+		return 0;
+	}
+	return parse_ext(skb, mode, ihl * 4, h[9], t);
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb, int mode, struct tuple *t)
+{
+	__u8 h[8];
+	int r = load(skb, mode, t->l3, 0, h, 8);
+	if (r)
+		return r;
+	if ((h[0] >> 4) != 6)
+		return BAD;
+	t->v6 = 1;
+	r = load(skb, mode, t->l3, 8, t->addr_src, 16);
+	if (r)
+		return r;
+	r = load(skb, mode, t->l3, 24, t->addr_dst, 16);
+	if (r)
+		return r;
+	return parse_ext(skb, mode, 40, h[6], t);
+}
+
+/* parse_eth finds the IP header behind Ethernet and up to two VLAN tags
+ * (802.1ad outer, 802.1Q inner) and returns its ethertype, or 0. */
+static __always_inline int parse_eth(struct __sk_buff *skb, int mode, struct tuple *t, __be16 *proto)
+{
+	__u32 off = 12;
+	int r = load(skb, mode, 0, off, proto, 2);
+	if (r)
+		return r;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
+			break;
+		off += 4;
+		r = load(skb, mode, 0, off, proto, 2);
+		if (r)
+			return r;
+	}
+	t->l3 = off + 2;
+	return 0;
 }
 
 /* parse fills t; it returns 0 for an IP packet it understood, BAD for
- * anything else (non-IP, truncated, malformed), NEED_MORE when headers lie
- * beyond the linear data. */
-static __always_inline int parse(struct __sk_buff *skb, struct tuple *t)
+ * anything else (non-IP, truncated, malformed), NEED_MORE (RD_DIRECT only)
+ * when headers lie beyond the linear data. */
+static __always_inline int parse(struct __sk_buff *skb, int mode, struct tuple *t)
 {
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	__u32 off = ETH_HLEN;
-	struct ethhdr *eth = data;
+	__be16 proto = 0;
+	int r;
 
-	if ((void *)(eth + 1) > end)
-		return NEED_MORE;
-	__be16 proto = eth->h_proto;
-	/* Up to two VLAN tags (802.1ad outer, 802.1Q inner). */
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
-			break;
-		__be16 *inner = data + off + 2;
-		if ((void *)(inner + 1) > end)
-			return NEED_MORE;
-		proto = *inner;
-		off += 4;
+	if (link_type == LINK_NET) {
+		proto = skb->protocol;
+	} else if (link_type == LINK_L3) {
+		__u8 v;
+		r = load(skb, mode, 0, 0, &v, 1);
+		if (r)
+			return r;
+		if (v >> 4 == 4)
+			proto = bpf_htons(ETH_P_IP);
+		else if (v >> 4 == 6)
+			proto = bpf_htons(ETH_P_IPV6);
+	} else {
+		r = parse_eth(skb, mode, t, &proto);
+		if (r)
+			return r;
 	}
 	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(data, end, off, t);
+		return parse_ipv4(skb, mode, t);
 	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(data, end, off, t);
+		return parse_ipv6(skb, mode, t);
 	return BAD;
 }
 
-/* parse_skb parses, pulling the headers into the linear data once when
- * they are not all there (rare: tc usually sees linear headers). */
+/* parse_skb parses from the linear data, and again through the helpers
+ * when headers lie beyond it (rare: tc usually sees linear headers). */
 static __always_inline int parse_skb(struct __sk_buff *skb, struct tuple *t)
 {
-	int r = parse(skb, t);
+	int r = NEED_MORE;
+
+	if (link_type != LINK_NET)
+		r = parse(skb, RD_DIRECT, t);
 	if (r != NEED_MORE)
 		return r;
-	__u32 linear = skb->data_end - skb->data;
-	if (skb->len <= linear)
-		return BAD; /* truly truncated */
-	if (bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256) < 0)
-		return BAD;
 	__builtin_memset(t, 0, sizeof(*t));
-	r = parse(skb, t);
+	r = parse(skb, link_type == LINK_NET ? RD_NET : RD_SKB, t);
 	return r == 0 ? 0 : BAD;
+}
+
+/* ingress_bytes is what the peer's egress counted for this packet
+ * (qdisc_pkt_len_init): tc ingress's wire_len lacks the link-layer header
+ * (skb->len has it: tc pushed it back), and a GRO packet carries the
+ * headers of its first segment only, so add the L2+L3+L4 headers of every
+ * other segment (L4: TCP's data offset, UDP's 8 bytes, as for GSO). */
+static __always_inline __u64 ingress_bytes(struct __sk_buff *skb, const struct tuple *t, int ok, __u32 segs)
+{
+	__u32 len = skb->len, wire = skb->wire_len;
+
+	if (segs <= 1 || !ok)
+		return len;
+	__u32 hdr = (wire <= len ? len - wire : 0) + t->l4;
+	if (t->proto == IPPROTO_UDP) {
+		hdr += 8;
+	} else if (t->proto == IPPROTO_TCP && t->has_ports) {
+		__u8 doff = 0;
+		if (load(skb, link_type == LINK_NET ? RD_NET : RD_SKB, t->l3, t->l4 + 12, &doff, 1) == 0)
+			hdr += (doff >> 4) * 4;
+	}
+	return len + (__u64)(segs - 1) * hdr;
 }
 
 static __always_inline void swap_tuple(struct tuple *t)
@@ -535,7 +649,8 @@ int shaper_classify(struct __sk_buff *skb)
 	if (!gi)
 		return TCX_NEXT; /* cannot happen: gen is 0 or 1 */
 
-	if (parse_skb(skb, &t) == 0) {
+	int ok = parse_skb(skb, &t) == 0;
+	if (ok) {
 		if (ingress)
 			swap_tuple(&t);
 		int idx = match(&t, gen, gi);
@@ -547,9 +662,10 @@ int shaper_classify(struct __sk_buff *skb)
 	if (!res)
 		res = &gi->def;
 
-	/* wire_len and max(gso_segs, 1) equal HTB's own byte and packet counts. */
-	__u64 bytes = skb->wire_len;
-	__u64 packets = skb->gso_segs ? skb->gso_segs : 1;
+	/* wire_len and max(gso_segs, 1) equal HTB's own byte and packet counts
+	 * at egress; at ingress the bytes are computed. */
+	__u32 packets = skb->gso_segs ? skb->gso_segs : 1;
+	__u64 bytes = ingress ? ingress_bytes(skb, &t, ok, packets) : skb->wire_len;
 
 	count(&app_stats, res->app, bytes, packets);
 	if (shaped) {

@@ -13,6 +13,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ClassifierAddrField uint32
+
+const (
+	ClassifierAddrFieldA_SRC4 ClassifierAddrField = 0
+	ClassifierAddrFieldA_DST4 ClassifierAddrField = 1
+	ClassifierAddrFieldA_SRC6 ClassifierAddrField = 2
+	ClassifierAddrFieldA_DST6 ClassifierAddrField = 3
+	ClassifierAddrFieldNADDR  ClassifierAddrField = 4
+)
+
 type ClassifierAddrInfo struct {
 	_       structs.HostLayout
 	Mode    uint8
@@ -36,6 +46,17 @@ type ClassifierCounter struct {
 	Packets uint64
 }
 
+type ClassifierField uint32
+
+const (
+	ClassifierFieldF_PROTO ClassifierField = 0
+	ClassifierFieldF_SPORT ClassifierField = 1
+	ClassifierFieldF_DPORT ClassifierField = 2
+	ClassifierFieldF_SRC   ClassifierField = 3
+	ClassifierFieldF_DST   ClassifierField = 4
+	ClassifierFieldNFIELDS ClassifierField = 5
+)
+
 type ClassifierGenInfo struct {
 	_    structs.HostLayout
 	Wild [5]ClassifierMask
@@ -43,6 +64,14 @@ type ClassifierGenInfo struct {
 	Pad  uint32
 	Addr [4]ClassifierAddrInfo
 }
+
+type ClassifierLinkKind uint32
+
+const (
+	ClassifierLinkKindLINK_ETH ClassifierLinkKind = 0
+	ClassifierLinkKindLINK_L3  ClassifierLinkKind = 1
+	ClassifierLinkKindLINK_NET ClassifierLinkKind = 2
+)
 
 type ClassifierLpm4Key struct {
 	_         structs.HostLayout
@@ -105,7 +134,11 @@ const (
 	ClassifierMapSrc6Masks       = "src6_masks"
 	ClassifierMapSrc6Slots       = "src6_slots"
 	ClassifierProgShaperClassify = "shaper_classify"
+	ClassifierVarBtfAddrField    = "btf_addr_field"
+	ClassifierVarBtfField        = "btf_field"
+	ClassifierVarBtfLinkKind     = "btf_link_kind"
 	ClassifierVarIngress         = "ingress"
+	ClassifierVarLinkType        = "link_type"
 	ClassifierVarShaped          = "shaped"
 )
 
@@ -181,8 +214,12 @@ type ClassifierMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ClassifierVariableSpecs struct {
-	Ingress *ebpf.VariableSpec `ebpf:"ingress"`
-	Shaped  *ebpf.VariableSpec `ebpf:"shaped"`
+	BtfAddrField *ebpf.VariableSpec `ebpf:"btf_addr_field"`
+	BtfField     *ebpf.VariableSpec `ebpf:"btf_field"`
+	BtfLinkKind  *ebpf.VariableSpec `ebpf:"btf_link_kind"`
+	Ingress      *ebpf.VariableSpec `ebpf:"ingress"`
+	LinkType     *ebpf.VariableSpec `ebpf:"link_type"`
+	Shaped       *ebpf.VariableSpec `ebpf:"shaped"`
 }
 
 // ClassifierObjects contains all objects after they have been loaded into the kernel.
@@ -250,8 +287,12 @@ func (m *ClassifierMaps) Close() error {
 //
 // It can be passed to LoadClassifierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ClassifierVariables struct {
-	Ingress *ebpf.Variable `ebpf:"ingress"`
-	Shaped  *ebpf.Variable `ebpf:"shaped"`
+	BtfAddrField *ebpf.Variable `ebpf:"btf_addr_field"`
+	BtfField     *ebpf.Variable `ebpf:"btf_field"`
+	BtfLinkKind  *ebpf.Variable `ebpf:"btf_link_kind"`
+	Ingress      *ebpf.Variable `ebpf:"ingress"`
+	LinkType     *ebpf.Variable `ebpf:"link_type"`
+	Shaped       *ebpf.Variable `ebpf:"shaped"`
 }
 
 // ClassifierPrograms contains all programs after they have been loaded into the kernel.

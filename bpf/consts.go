@@ -1,7 +1,8 @@
 package bpf
 
-// Limits and layout of classifier.c that Go must agree with. They mirror
-// the #defines and enum field there; change both together.
+// Limits of classifier.c that Go must agree with. They mirror its #defines
+// (C has no way to export those); consts_test.go checks each against the
+// object: map sizes, array lengths, the hash multipliers in the code.
 const (
 	MaxSelectors  = 256                // MAX_SELECTORS: bits in struct mask
 	NumGens       = 2                  // NGEN: rule generations
@@ -18,23 +19,23 @@ const (
 	MaxApps       = 1024               // MAX_APPS: app_stats entries (app 0 = unmatched)
 )
 
-// Field indexes of gen_info.wild (enum field in classifier.c).
+// Field indexes of gen_info.wild (enum field in classifier.c, via bpf2go).
 const (
-	FieldProto = iota
-	FieldSPort
-	FieldDPort
-	FieldSrc
-	FieldDst
-	NumFields
+	FieldProto = int(ClassifierFieldF_PROTO)
+	FieldSPort = int(ClassifierFieldF_SPORT)
+	FieldDPort = int(ClassifierFieldF_DPORT)
+	FieldSrc   = int(ClassifierFieldF_SRC)
+	FieldDst   = int(ClassifierFieldF_DST)
+	NumFields  = int(ClassifierFieldNFIELDS)
 )
 
-// Address fields: indexes of gen_info.addr (enum addr_field in classifier.c).
+// Address fields: indexes of gen_info.addr (enum addr_field, via bpf2go).
 const (
-	AddrSrc4 = iota
-	AddrDst4
-	AddrSrc6
-	AddrDst6
-	NumAddrs
+	AddrSrc4 = int(ClassifierAddrFieldA_SRC4)
+	AddrDst4 = int(ClassifierAddrFieldA_DST4)
+	AddrSrc6 = int(ClassifierAddrFieldA_SRC6)
+	AddrDst6 = int(ClassifierAddrFieldA_DST6)
+	NumAddrs = int(ClassifierAddrFieldNADDR)
 )
 
 // Values of addr_info.mode: how the program looks an address field up.

@@ -12,7 +12,7 @@ import (
 type Packet struct {
 	IsIP     bool // false: non-IP, truncated or malformed; takes the default
 	Proto    uint8
-	HasPorts bool // TCP/UDP/SCTP and not a later fragment
+	HasPorts bool // TCP/UDP/SCTP/UDP-Lite and not a later fragment
 	SPort    uint16
 	DPort    uint16
 	Src, Dst netip.Addr

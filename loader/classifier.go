@@ -15,6 +15,9 @@ import (
 type Knobs struct {
 	Ingress bool // reverse the tuple so selectors describe flows as egress sees them
 	Shaped  bool // set skb->priority and count classes (false: monitor-only)
+	// Link is what precedes the IP header on the link (LinkKindOf); the
+	// zero value is Ethernet.
+	Link LinkKind
 }
 
 // Counter is a summed per-CPU counter.
@@ -52,13 +55,12 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 		return nil, fmt.Errorf("load classifier spec: %w", err)
 	}
 	for name, v := range map[string]bool{"ingress": knobs.Ingress, "shaped": knobs.Shaped} {
-		vs, ok := spec.Variables[name]
-		if !ok {
-			return nil, fmt.Errorf("classifier has no knob %q (bpf package out of date)", name)
+		if err := setKnob(spec, name, boolByte(v)); err != nil {
+			return nil, err
 		}
-		if err := vs.Set(boolByte(v)); err != nil {
-			return nil, fmt.Errorf("set knob %s: %w", name, err)
-		}
+	}
+	if err := setKnob(spec, "link_type", uint8(knobs.Link)); err != nil {
+		return nil, err
 	}
 	var opts ebpf.CollectionOptions
 	if pinDir != "" {
@@ -91,6 +93,17 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 	}
 	c.size = c.loadedSizes()
 	return c, nil
+}
+
+func setKnob(spec *ebpf.CollectionSpec, name string, v uint8) error {
+	vs, ok := spec.Variables[name]
+	if !ok {
+		return fmt.Errorf("classifier has no knob %q (bpf package out of date)", name)
+	}
+	if err := vs.Set(v); err != nil {
+		return fmt.Errorf("set knob %s: %w", name, err)
+	}
+	return nil
 }
 
 func boolByte(b bool) uint8 {

@@ -1,29 +1,81 @@
 package loader
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/classify"
 	"github.com/shaperdev/shaper/classify/classifytest"
 )
 
+// sibling loads another copy of c's program with other knobs, sharing all
+// of c's maps (rules and counters), so that one rule update serves both.
+func sibling(t testing.TB, c *Classifier, k Knobs) *ebpf.Program {
+	t.Helper()
+	spec, err := bpf.LoadClassifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]uint8{"ingress": boolByte(k.Ingress), "shaped": boolByte(k.Shaped), "link_type": uint8(k.Link)} {
+		if err := setKnob(spec, name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repl := map[string]*ebpf.Map{}
+	mv := reflect.ValueOf(c.objs.ClassifierMaps)
+	for i := range mv.NumField() {
+		name := mv.Type().Field(i).Tag.Get("ebpf")
+		m := mv.Field(i).Interface().(*ebpf.Map)
+		spec.Maps[name].MaxEntries = m.MaxEntries()
+		repl[name] = m
+	}
+	var objs struct {
+		Prog *ebpf.Program `ebpf:"shaper_classify"`
+	}
+	if err := spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+		t.Fatalf("load sibling %+v: %v", k, err)
+	}
+	t.Cleanup(func() { objs.Prog.Close() })
+	return objs.Prog
+}
+
+// diffProg is one program of the differential test and the frames it takes.
+type diffProg struct {
+	name string
+	prog *ebpf.Program
+	k    Knobs
+}
+
 // TestClassifierDifferential holds the BPF program against the reference
-// matcher: random policies (each installed with a generation swap into the
-// same loaded program) × random packets, some VLAN-tagged or carried in
-// IPv6 extension headers. Each packet's app is read from the app counter
-// that advanced and its class from skb->priority. Address fields take the
-// path Compile chose (hash probes for few prefix lengths, the LPM trie for
-// more); one policy in four is installed with every field forced to the
-// trie, so the same policies also run the fallback and path switches
-// between generations are exercised.
+// (classify.Parse then classify.Match): random policies (each installed
+// with a generation swap into the same maps) × random frames of every kind
+// classifytest.RandomFrame makes (non-IP, VLAN tags, L3 frames, IPv4
+// options and AH, IPv6 extension chains with AH anywhere, chains longer
+// than the parser walks, first and later fragments, headers beyond 512
+// bytes, frames cut short), each run by one of six programs: Ethernet, L3
+// and network-header-relative links, egress and ingress (the tuple
+// reversed). Each frame's app is read from the app counter that advanced
+// and its class from skb->priority. Address fields take the path Compile
+// chose (hash probes for few prefix lengths, the LPM trie for more); one
+// policy in four is installed with every field forced to the trie.
 // SHAPER_DIFF_POLICIES overrides the number of policies.
 func TestClassifierDifferential(t *testing.T) {
 	c := loadTestClassifier(t, Knobs{Shaped: true}, "")
-	policies, packets := 2000, 40 // "thousands of random policies"; an update with wide port ranges rewrites 2×65536 entries
+	var progs []diffProg
+	for _, link := range []LinkKind{LinkEthernet, LinkL3, LinkOther} {
+		for _, in := range []bool{false, true} {
+			k := Knobs{Shaped: true, Ingress: in, Link: link}
+			progs = append(progs, diffProg{fmt.Sprintf("link %d ingress %v", link, in), sibling(t, c, k), k})
+		}
+	}
+	policies, packets := 2000, 40 // an update with wide port ranges rewrites 2×65536 entries
 	if testing.Short() {
 		policies = 200
 	}
@@ -33,6 +85,7 @@ func TestClassifierDifferential(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	matched := 0
 	var paths classifytest.Paths
+	kinds, runs := map[string]int{}, map[string]int{}
 	for i := range policies {
 		apps := classifytest.Apps(r, 8)
 		b := classifytest.Binding(r, apps)
@@ -50,34 +103,59 @@ func TestClassifierDifferential(t *testing.T) {
 			t.Fatalf("update: %v", err)
 		}
 		for range packets {
-			p := classifytest.Packet(r)
-			o := clsOpt{vlans: r.IntN(3)}
-			if p.Src.Is6() && r.IntN(3) == 0 {
-				o.v6Ext, o.v6First = append(append([]byte{}, clsHopByHop...), clsRouting...), 0
-			}
-			pkt := clsBuild(t, p, o)
-			want := classify.Match(apps, b, p)
+			f := classifytest.RandomFrame(r)
+			p := pickProg(r, progs, f)
+			want := classify.Match(apps, b, wantPacket(f, p.k))
 			before := clsCount(t, c.objs.AppStats, want.App)
-			ret, prio, err := clsRun(c.Program(), pkt, 0, 0, 0)
+			ret, prio, err := clsRun(p.prog, f.Bytes, 0, 0, 0)
 			if err != nil || ret != bpf.TCXNext {
-				t.Fatalf("run: ret %d err %v", int32(ret), err)
+				t.Fatalf("%s: run %s frame % x: ret %d err %v", p.name, f.What, f.Bytes, int32(ret), err)
 			}
 			got := clsDelta(clsCount(t, c.objs.AppStats, want.App), before)
 			if got.Packets != 1 || prio != want.ClassID {
-				t.Fatalf("policy %d %+v\naddress plans %+v\npacket %+v (vlans %d, ext %d bytes)\nwant app %d class %#x; "+
+				t.Fatalf("policy %d %+v\naddress plans %+v\n%s: %s frame (%d vlans) % x\nparsed %+v\nwant app %d class %#x; "+
 					"app %d counted %d packets, priority %#x",
-					i, apps, tab.Addr, p, o.vlans, len(o.v6Ext), want.App, want.ClassID, want.App, got.Packets, prio)
+					i, apps, tab.Addr, p.name, f.What, f.VLANs, f.Bytes, f.Want, want.App, want.ClassID, want.App, got.Packets, prio)
 			}
 			if want.App != 0 {
 				matched++
 			}
+			kinds[classifytest.Kind(f)]++
+			runs[p.name]++
 		}
 	}
-	if total := policies * packets; matched < total/5 {
+	if total := policies * packets; matched < total/6 {
 		t.Errorf("only %d of %d packets matched an app: the test says little", matched, total)
 	}
 	if err := paths.Enough(policies / 10); err != nil {
 		t.Error(err)
 	}
-	t.Logf("%d policies × %d packets agree; %d packets matched an app; address fields: %+v", policies, packets, matched, paths)
+	if err := classifytest.EnoughKinds(kinds, policies*packets/1000); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%d policies × %d frames agree; %d frames matched an app; programs %v; frame kinds %v; address fields: %+v",
+		policies, packets, matched, runs, kinds, paths)
+}
+
+// pickProg chooses a program that can take f: an L3 frame goes to an L3
+// program; an Ethernet one to an Ethernet program or, untagged, to a
+// network-header-relative one (the test run's network header follows the
+// Ethernet header; it does not look through VLAN tags).
+func pickProg(r *rand.Rand, progs []diffProg, f classifytest.Frame) diffProg {
+	dir := r.IntN(2)
+	switch {
+	case f.Link == classify.LinkL3:
+		return progs[2+dir]
+	case f.VLANs == 0 && r.IntN(3) == 0:
+		return progs[4+dir]
+	}
+	return progs[dir]
+}
+
+// wantPacket is the tuple the program matches: reversed at ingress.
+func wantPacket(f classifytest.Frame, k Knobs) classify.Packet {
+	if k.Ingress {
+		return f.Want.Reversed()
+	}
+	return f.Want
 }

@@ -38,6 +38,7 @@ type job struct {
 	retired map[string]loader.Counter // per direction: counts of retired app ids
 	tables  map[loader.Direction]*classify.Tables
 	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
+	link    loader.LinkKind           // what precedes the IP header on the interface, set at apply
 }
 
 // Check runs every check Apply makes before it touches the kernel that
@@ -119,9 +120,9 @@ func (j *job) label() string {
 // sets the class when shaped; ingress reverses the tuple and only counts.
 func (j *job) knobs(dir loader.Direction) loader.Knobs {
 	if dir == loader.Ingress {
-		return loader.Knobs{Ingress: true}
+		return loader.Knobs{Ingress: true, Link: j.link}
 	}
-	return loader.Knobs{Shaped: j.egress != nil}
+	return loader.Knobs{Shaped: j.egress != nil, Link: j.link}
 }
 
 func (j *job) summary() string {

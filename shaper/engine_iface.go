@@ -77,6 +77,7 @@ func (j *job) rootIsForeign() bool {
 }
 
 func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
+	j.link = loader.LinkKindOf(link) // Ethernet, nothing before IP (tun), or other
 	for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
 		t, ok := j.tables[dir]
 		if !ok {

@@ -14,7 +14,7 @@ import (
 )
 
 var (
-	protos = []uint8{1, 6, 17, 58, 132, 47}
+	protos = []uint8{1, 6, 17, 58, 132, 136, 47, 50}
 	ports  = []uint16{0, 1, 53, 80, 443, 8080, 65535}
 	addrs4 = []string{"198.18.0.1", "198.18.0.2", "198.18.1.1", "198.19.255.255", "198.18.128.7"}
 	addrs6 = []string{"fd00::1", "fd00::2", "fd00:1::1", "fd12:3456::9", "fdff::ffff"}
@@ -112,8 +112,7 @@ func Packet(r *rand.Rand) classify.Packet {
 	if r.IntN(3) == 0 { // a neighbour of a listed address: near misses
 		p.Src = p.Src.Next()
 	}
-	switch p.Proto {
-	case 6, 17, 132:
+	if classify.PortProto(p.Proto) {
 		p.HasPorts = r.IntN(8) != 0 // else a later fragment
 	}
 	if p.HasPorts {

@@ -13,6 +13,10 @@ import (
 	"github.com/shaperdev/shaper/classify/classifytest"
 )
 
+// Benchmark helpers live in a _test file: production code never imports
+// the classifytest fixtures. bench_u32_test.go (package loader_test) uses
+// BenchClassifier, which test builds export to it.
+
 // BenchResult is one row of the classifier benchmark (make bench).
 type BenchResult struct {
 	Rules    int     // map entries the benchmark policy asked for
