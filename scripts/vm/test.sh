@@ -153,7 +153,7 @@ run_vm() {
 	echo "test-vm: booting $(basename "${kernel[0]}") under qemu (TCG, ${SMP} cpus, ${MEM}); log in $log" >&2
 	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "$SMP" -m "$MEM" \
 		-kernel "${kernel[0]}" -initrd "$initrd" \
-		-append "console=ttyS0 quiet panic=-1 mitigations=off" \
+		-append "console=ttyS0 quiet panic=-1 mitigations=off clocksource=tsc tsc=reliable" \
 		-display none -monitor none -serial stdio -no-reboot -nic none </dev/null | tee "$log" || true
 }
 
