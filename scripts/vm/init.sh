@@ -44,6 +44,12 @@ while read -r pkg bin args; do
 	echo "VM-PKG-DONE: $pkg rc=$r in $(($(date +%s) - start))s"
 	[ "$r" -eq 0 ] || rc=1
 done </tests/plan
+# The CLI as a user runs it: apply, dry-run, status, delete.
+echo "VM-PKG: smoke"
+sh /tests/smoke.sh 2>&1
+r=$?
+echo "VM-PKG-DONE: smoke rc=$r"
+[ "$r" -eq 0 ] || rc=1
 sync
 if [ "$rc" -eq 0 ]; then echo "VM-RESULT: PASS"; else echo "VM-RESULT: FAIL (tests)"; fi
 poweroff -f

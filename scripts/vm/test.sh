@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=/usr/local/go/bin:$PATH
 
-# The test plan, in one place: package, then extra go test flags.
+# The test plan, in one place: package, then extra go test flags. After
+# the packages, scripts/vm/smoke.sh runs the CLI (apply, dry-run, status,
+# delete) as a user would.
 # Not run in the VM: netlab (its tests need FRR's ospfd/vtysh, which the
 # VM does not carry; the host tier runs them) and the pure packages
 # (policy, classify: no kernel involved, the host tier runs them).
@@ -62,6 +64,9 @@ build_tests() {
 		[ -d "$pkg/testdata" ] && cp -r "$pkg/testdata" "$root/src/$pkg/"
 		echo "$pkg $bin $flags ${RUN_FLAGS[*]}" >>"$root/tests/plan"
 	done
+	# The CLI for the smoke test (scripts/vm/smoke.sh).
+	CGO_ENABLED=0 go build -o "$root/usr/local/bin/shaper" ./cmd/shaper
+	cp scripts/vm/smoke.sh "$root/tests/smoke.sh"
 	# Tests read shipped examples by relative path (../../examples).
 	cp -r examples "$root/src/"
 	printf 'export %s\n' "${VM_ENV[@]}" >"$root/tests/env"
@@ -151,6 +156,9 @@ run_vm() {
 	local kroot=$1 initrd=$2 log=$3
 	local kernel=("$kroot"/boot/vmlinuz-*)
 	echo "test-vm: booting $(basename "${kernel[0]}") under qemu (TCG, ${SMP} cpus, ${MEM}); log in $log" >&2
+	# TCG's TSC follows the host's clock; without tsc=reliable the kernel
+	# distrusts it and reads the emulated HPET on every timestamp, which is
+	# slow under TCG. panic=-1 and -no-reboot: a crash ends qemu at once.
 	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "$SMP" -m "$MEM" \
 		-kernel "${kernel[0]}" -initrd "$initrd" \
 		-append "console=ttyS0 quiet panic=-1 mitigations=off clocksource=tsc tsc=reliable" \
