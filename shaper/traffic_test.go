@@ -1,10 +1,6 @@
 package shaper_test
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,28 +24,6 @@ interfaces:
         - {name: other, rate: 20%%, ceil: 100%%}
 `
 
-// sharesMbit is the link rate of the shares tests: 100mbit, or
-// SHAPER_TRAFFIC_MBIT where the machine cannot move that much through a
-// veth (the VM tier under qemu's TCG sets it lower).
-func sharesMbit(t *testing.T) float64 {
-	t.Helper()
-	v := os.Getenv("SHAPER_TRAFFIC_MBIT")
-	if v == "" {
-		return 100
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		t.Fatalf("SHAPER_TRAFFIC_MBIT=%q: want a positive number of mbit/s", v)
-	}
-	return float64(n)
-}
-
-// sharesText is sharesPolicy at sharesMbit.
-func sharesText(t *testing.T) (string, float64) {
-	m := sharesMbit(t)
-	return strings.Replace(sharesPolicy, "rate: 100mbit", fmt.Sprintf("rate: %.0fmbit", m), 1), m * 1e6
-}
-
 const (
 	webID   = 0x10010
 	mailID  = 0x10020
@@ -61,13 +35,12 @@ const (
 // classifier's counters equal HTB's, byte for byte and packet for packet.
 func TestTrafficShares(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
-	text, rate := sharesText(t)
-	applyPolicy(t, lab, text)
+	applyPolicy(t, lab, sharesPolicy)
 	quietHTB, quietBPF := kernelState(t, lab), bpfClassCounters(t, lab)
 	a, b := traffic(t, lab, []int{5201, 5202, 5203}, 10, 3*time.Second, 6*time.Second)
-	within(t, "web 1:10", rateBits(a, b, webID), 0.5*rate, 0.05)
-	within(t, "mail 1:20", rateBits(a, b, mailID), 0.3*rate, 0.05)
-	within(t, "other 1:30", rateBits(a, b, otherID), 0.2*rate, 0.05)
+	within(t, "web 1:10", rateBits(a, b, webID), 50e6, 0.05)
+	within(t, "mail 1:20", rateBits(a, b, mailID), 30e6, 0.05)
+	within(t, "other 1:30", rateBits(a, b, otherID), 20e6, 0.05)
 
 	time.Sleep(500 * time.Millisecond) // queues drain
 	endHTB, endBPF := kernelState(t, lab), bpfClassCounters(t, lab)
@@ -95,10 +68,9 @@ func TestTrafficShares(t *testing.T) {
 // A lone flow borrows up to its ceiling (100% of the link).
 func TestTrafficBorrowsUpToCeil(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
-	text, rate := sharesText(t)
-	applyPolicy(t, lab, text)
+	applyPolicy(t, lab, sharesPolicy)
 	a, b := traffic(t, lab, []int{5201}, 8, 2*time.Second, 5*time.Second)
-	within(t, "web 1:10 alone", rateBits(a, b, webID), rate, 0.05)
+	within(t, "web 1:10 alone", rateBits(a, b, webID), 100e6, 0.05)
 	if got := rateBits(a, b, mailID) + rateBits(a, b, otherID); got > 1e5 {
 		t.Errorf("idle classes sent %.0f bit/s", got)
 	}
