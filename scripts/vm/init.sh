@@ -5,7 +5,7 @@
 # reads it: a "VM-RESULT: PASS" or "VM-RESULT: FAIL" line at the end.
 # Busybox's shell prefers its own applets (ip, tc, ...): the real tools are
 # called by absolute path here, and the Go tests find them first in PATH.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox
+export PATH=/opt/tools/bin:/usr/local/bin:/bin
 export HOME=/root TMPDIR=/tmp
 
 fail() {
@@ -26,7 +26,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
 while read -r m; do
 	insmod "/modules/$m" || fail "insmod $m"
 done </modules/order
-/usr/sbin/ip link set lo up || fail "lo up"
+/opt/tools/bin/ip link set lo up || fail "lo up"
 
 . /tests/env
 echo "VM-KERNEL: $(uname -r)"

@@ -4,7 +4,7 @@
 # re-apply, delete, on a veth in a namespace of its own. Real tools by path:
 # busybox's shell would run its own ip/tc applets.
 set -eu
-IP=/usr/sbin/ip TC=/usr/sbin/tc SHAPER=/usr/local/bin/shaper NS=vmsmoke
+IP=/opt/tools/bin/ip TC=/opt/tools/bin/tc SHAPER=/usr/local/bin/shaper NS=vmsmoke
 step() { echo "smoke: $*"; }
 fail() {
 	echo "smoke: FAIL: $*"

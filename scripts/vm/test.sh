@@ -30,7 +30,8 @@ VM_ENV=(CI=1 SHAPER_TEST_TCX=no "SHAPER_DIFF_POLICIES=${SHAPER_DIFF_POLICIES:-20
 RUN_FLAGS=()
 [ -n "${SHAPER_VM_RUN:-}" ] && RUN_FLAGS=("-test.run=$SHAPER_VM_RUN")
 # Real tools the tests exec; copied from the host with their libraries.
-TOOLS=(ip tc iperf3 ping nsenter ethtool socat)
+TOOLS=(ip tc iperf3 ping nsenter)
+OPTIONAL_TOOLS=(ethtool socat)
 MODULES=(veth ifb bridge sch_htb sch_tbf sch_ingress cls_bpf act_bpf act_mirred cls_u32
 	xfrm_algo xfrm_user nfnetlink tun)
 
@@ -85,15 +86,19 @@ copy_with_libs() {
 
 copy_tools() {
 	local root=$1 t p
-	for t in "${TOOLS[@]}"; do
+	for t in "${TOOLS[@]}" "${OPTIONAL_TOOLS[@]}"; do
 		p=$(command -v "$t" || true)
-		if [ -z "$p" ]; then
+		if [ -z "$p" ] && [[ " ${TOOLS[*]} " == *" $t "* ]]; then
+			echo "test-vm: $t not found on this host: the tests in the VM need it (make deps installs it)" >&2
+			exit 1
+		elif [ -z "$p" ]; then
 			echo "test-vm: $t not on this host: not copied into the VM" >&2
 			continue
 		fi
 		copy_with_libs "$root" "$(readlink -f "$p")"
-		# Same name and path as on the host, even when that is a symlink.
-		[ "$(readlink -f "$p")" = "$p" ] || { mkdir -p "$root$(dirname "$p")"; ln -sf "$(readlink -f "$p")" "$root$p"; }
+		# One fixed place, first in the VM's PATH, whatever the host's layout.
+		mkdir -p "$root/opt/tools/bin"
+		ln -sf "$(readlink -f "$p")" "$root/opt/tools/bin/$t"
 	done
 }
 
