@@ -35,6 +35,11 @@ build: ## Build bin/shaper
 test: deps build ## Run all tests (privileged ones need root)
 	$(GO) test $(TESTFLAGS) ./...
 
+.PHONY: test-vm
+test-vm: ## Run the privileged tests in qemu on Debian 12's 6.1 kernel (no TCX); a few minutes
+	@scripts/vm/deps.sh
+	@scripts/vm/test.sh
+
 .PHONY: bench
 bench: deps build ## Run the benchmarks and print their tables (root)
 	@scripts/bench.sh

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // HookProgram is one program on a tc hook of an interface: a TCX program
@@ -69,9 +70,28 @@ func Ours(ifindex int, progPrefix string) ([]HookProgram, error) {
 	return out, nil
 }
 
-func listTCX(ifindex int, d Direction, prefix string) ([]HookProgram, error) {
-	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+// Seams for the host test of tcxAbsent's callers: a kernel without TCX
+// cannot be had here, so its EINVAL is injected.
+var (
+	queryTCX = link.QueryPrograms
+	haveTCX  = func() bool { return ProbeTCX().Supported }
+)
+
+// tcxAbsent says whether a failed TCX query only means that this kernel has
+// no TCX, so nothing can be attached there. Before 6.6 the kernel does not
+// know the TCX attach types and answers the query with a plain EINVAL, not
+// "not supported"; EINVAL counts as "nothing attached" only where the probe
+// confirms that TCX is missing. Where TCX exists it is a real error.
+func tcxAbsent(err error) bool {
 	if errors.Is(err, ebpf.ErrNotSupported) {
+		return true
+	}
+	return errors.Is(err, unix.EINVAL) && !haveTCX()
+}
+
+func listTCX(ifindex int, d Direction, prefix string) ([]HookProgram, error) {
+	res, err := queryTCX(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+	if err != nil && tcxAbsent(err) {
 		return nil, nil // no TCX on this kernel: nothing can be there
 	}
 	if err != nil {

@@ -1,11 +1,13 @@
 package loader
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 )
 
 // kinds summarises hook programs as "kind/dir/name/ours" for comparison.
@@ -18,6 +20,10 @@ func kinds(hs []HookProgram) map[string]bool {
 }
 
 func TestListAndRemoveStaleAcrossModes(t *testing.T) {
+	if !tcxHere(t) {
+		testListAndRemoveStaleClsact(t)
+		return
+	}
 	ns, ifindex := newNetnsDummy(t)
 	pTC := newProg(t, "shaper_tc", nil, -1)
 	pTCX := newProg(t, "shaper_tcx", nil, -1)
@@ -102,13 +108,65 @@ func TestListAndRemoveStaleAcrossModes(t *testing.T) {
 	})
 }
 
+// Without TCX (kernels before 6.6) List and RemoveStale see only clsact:
+// a foreign filter is listed as not ours and stays, a stale filter of ours
+// in another slot goes, the current one stays.
+func testListAndRemoveStaleClsact(t *testing.T) {
+	ns, ifindex := newNetnsDummy(t)
+	p := newProg(t, "shaper_tc", nil, -1)
+	stale := newProg(t, "shaper_stale", nil, -1)
+	foreign := newProg(t, "foreign", nil, -1)
+	a := Attachment{Ifindex: ifindex, Ifname: "d0", Dir: Egress, Prog: p, PinPath: PinDir(ns, "d0", Egress)}
+	in(t, ns, func() error {
+		if err := (TC{}).Attach(a); err != nil {
+			return err
+		}
+		if err := addForeignFilter(ifindex, foreign); err != nil {
+			return err
+		}
+		f := ourFilter(ifindex, Egress)
+		f.Priority, f.Fd = 2, stale.FD()
+		if err := netlink.FilterAdd(f); err != nil {
+			return fmt.Errorf("add stale filter: %w", err)
+		}
+		all, err := List(ifindex, testPrefix)
+		if err != nil {
+			return err
+		}
+		want := map[string]bool{"tc/egress/foreign": false, "tc/egress/shaper_stale": true, "tc/egress/shaper_tc": true}
+		if got := kinds(all); !sameMap(got, want) {
+			t.Errorf("List = %v, want %v", got, want)
+		}
+		removed, err := RemoveStale(TC{}, a, testPrefix)
+		if err != nil {
+			return err
+		}
+		if got := kinds(removed); !sameMap(got, map[string]bool{"tc/egress/shaper_stale": true}) {
+			t.Errorf("RemoveStale(tc) removed %v, want the stale filter", got)
+		}
+		all, err = List(ifindex, testPrefix)
+		if err != nil {
+			return err
+		}
+		want = map[string]bool{"tc/egress/foreign": false, "tc/egress/shaper_tc": true}
+		if got := kinds(all); !sameMap(got, want) {
+			t.Errorf("List after RemoveStale = %v, want %v", got, want)
+		}
+		return (TC{}).Detach(a)
+	})
+}
+
 func TestDetachAll(t *testing.T) {
+	egAtt := Attacher(TC{})
+	if tcxHere(t) {
+		egAtt = TCX{}
+	}
 	ns, ifindex := newNetnsDummy(t)
 	p := newProg(t, "shaper_one", nil, -1)
 	eg := Attachment{Ifindex: ifindex, Ifname: "d0", Dir: Egress, Prog: p, PinPath: PinDir(ns, "d0", Egress)}
 	ig := Attachment{Ifindex: ifindex, Ifname: "d0", Dir: Ingress, Prog: p, PinPath: PinDir(ns, "d0", Ingress)}
 	in(t, ns, func() error {
-		if err := (TCX{}).Attach(eg); err != nil {
+		if err := egAtt.Attach(eg); err != nil {
 			return err
 		}
 		if err := (TC{}).Attach(ig); err != nil {
@@ -129,7 +187,7 @@ func TestDetachAll(t *testing.T) {
 		mustClsact(t, ifindex, false)
 		mustNotExist(t, ifaceDir(eg.PinPath))
 		// Gone interface: only pins to remove, no error.
-		if err := (TCX{}).Attach(eg); err != nil {
+		if err := egAtt.Attach(eg); err != nil {
 			return err
 		}
 		if err := delLink("d0"); err != nil {
