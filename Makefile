@@ -36,7 +36,7 @@ test: deps build ## Run all tests (privileged ones need root)
 	$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: test-vm
-test-vm: ## Run the privileged tests in qemu on Debian 12's 6.1 kernel (no TCX); a few minutes
+test-vm: deps ## Run the privileged tests in qemu on Debian 12's 6.1 kernel (no TCX); a few minutes
 	@scripts/vm/deps.sh
 	@scripts/vm/test.sh
 
