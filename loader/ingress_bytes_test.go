@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/shaperdev/shaper/classify"
 	"github.com/shaperdev/shaper/policy"
@@ -91,16 +92,17 @@ func TestIngressBytesEqualPeerEgress(t *testing.T) {
 	clsUpdate(t, eg, ingressApps, b)
 	clsUpdate(t, ing, ingressApps, b)
 	gro := newCounter(t)
-	in(t, nsA, func() error { return tcxAttach(t, ifA, eg.Program(), ebpf.AttachTCXEgress) })
+	tcx := tcxHere(t)
+	in(t, nsA, func() error { return hookAttach(t, tcx, ifA, eg.Program(), Egress, 1) })
 	in(t, nsB, func() error {
 		l, err := netlink.LinkByName("vb")
 		if err != nil {
 			return err
 		}
-		if err := tcxAttach(t, l.Attrs().Index, ing.Program(), ebpf.AttachTCXIngress); err != nil {
+		if err := hookAttach(t, tcx, l.Attrs().Index, ing.Program(), Ingress, 1); err != nil {
 			return err
 		}
-		return tcxAttach(t, l.Attrs().Index, groCounter(t, gro), ebpf.AttachTCXIngress)
+		return hookAttach(t, tcx, l.Attrs().Index, groCounter(t, gro), Ingress, 2)
 	})
 	dropsBefore := txDropped(t, nsA, "va")
 
@@ -133,14 +135,32 @@ func TestIngressBytesEqualPeerEgress(t *testing.T) {
 	t.Logf("unmatched (ARP, ND, iperf3 control): egress %+v, ingress %+v; %d GRO packets at ingress", e0, i0, groPkts)
 }
 
-// tcxAttach attaches prog to a TCX hook of the current namespace until the
-// test ends.
-func tcxAttach(t *testing.T, ifindex int, prog *ebpf.Program, at ebpf.AttachType) error {
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: at})
-	if err != nil {
-		return fmt.Errorf("attach tcx: %w", err)
+// hookAttach attaches prog to a tc hook of the current namespace until the
+// test ends: a TCX link where the kernel has TCX, else a direct-action
+// cls_bpf filter on clsact at priority prio (both programs return
+// TCX_NEXT, which on clsact lets the next filter run).
+func hookAttach(t *testing.T, tcx bool, ifindex int, prog *ebpf.Program, dir Direction, prio uint16) error {
+	if tcx {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: dir.tcxAttachType()})
+		if err != nil {
+			return fmt.Errorf("attach tcx: %w", err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return nil
 	}
-	t.Cleanup(func() { l.Close() })
+	q := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}, QdiscType: "clsact"}
+	if err := netlink.QdiscReplace(q); err != nil {
+		return fmt.Errorf("add clsact: %w", err)
+	}
+	parent := uint32(netlink.HANDLE_MIN_EGRESS)
+	if dir == Ingress {
+		parent = netlink.HANDLE_MIN_INGRESS
+	}
+	f := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{LinkIndex: ifindex, Parent: parent, Priority: prio, Protocol: unix.ETH_P_ALL},
+		Fd: prog.FD(), Name: "shaper_test", DirectAction: true}
+	if err := netlink.FilterAdd(f); err != nil {
+		return fmt.Errorf("add cls_bpf filter: %w", err)
+	}
 	return nil
 }
 

@@ -153,7 +153,7 @@ func TestReapplyRulesOnlyKeepsProgram(t *testing.T) {
 // Drift: our TCX link (or cls_bpf filter) removed by hand behind shaper's
 // back is put back by the next apply of the same policy.
 func TestReapplyRepairsDrift(t *testing.T) {
-	for _, mode := range []string{"tcx", "tc"} {
+	for _, mode := range attachModes(t) {
 		t.Run(mode, func(t *testing.T) {
 			lab, ns := engineLab(t)
 			pol := mustParse(t, engPolicy, ns, "4mbit")

@@ -48,7 +48,7 @@ func tcLab(t *testing.T, lab *netlab.Lab, lines []string) {
 // qdisc, class and filter, as `tc -d qdisc/class/filter show` prints them.
 // With the classifier on TCX and on the clsact hook next to the user's filter.
 func TestDeleteRestoresHandMadeTreeExactly(t *testing.T) {
-	for _, attach := range []string{"tcx", "tc"} {
+	for _, attach := range attachModes(t) {
 		t.Run(attach, func(t *testing.T) {
 			lab, ns := engineLab(t)
 			tcLab(t, lab, handMade)
