@@ -235,16 +235,6 @@ func rateBits(a, b sample, id uint32) float64 {
 	return float64(b.bytes[id]-a.bytes[id]) * 8 / b.at.Sub(a.at).Seconds()
 }
 
-// withinShare is within for a fraction of a total (0.5 = 50%).
-func withinShare(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	err := (got - want) / want
-	t.Logf("%s: %.2f%%, want %.0f%% ±%.1f%% (%+.2f%%)", what, got*100, want*100, tol*100, err*100)
-	if err > tol || err < -tol {
-		t.Errorf("%s: %.2f%% is %+.2f%% off %.0f%% (allowed ±%.1f%%)", what, got*100, err*100, want*100, tol*100)
-	}
-}
-
 func within(t *testing.T, what string, got, want, tol float64) {
 	t.Helper()
 	err := (got - want) / want
