@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // bridgeName is the bridge inside a switch's namespace.
@@ -181,18 +183,16 @@ func setQdisc(h *netlink.Handle, link netlink.Link, lk *Link, mtu int) error {
 	return nil
 }
 
-// tbf sizes a token bucket for a rate in bits/s: the burst holds 1 ms of
-// data (accurate at high rates) but at least two full frames (a smaller
-// bucket would never pass a full-size frame), the queue 50 ms more.
+// tbf sizes a token bucket for a rate in bits/s as the planner sizes one
+// (plan.TBFSize: 1 ms of data, at least two full frames; 50 ms of queue).
 func tbf(attrs netlink.QdiscAttrs, rateBits uint64, mtu int) *netlink.Tbf {
 	rate := rateBits / 8
-	burst := max(rate/1000, uint64(2*(mtu+14)))
-	limit := rate*50/1000 + burst
+	burst, limit := plan.TBFSize(rate, uint32(mtu+14), 50*time.Millisecond)
 	return &netlink.Tbf{
 		QdiscAttrs: attrs,
 		Rate:       rate,
-		Buffer:     netlink.Xmittime(rate, uint32(burst)),
-		Limit:      uint32(min(limit, 1<<31)),
+		Buffer:     netlink.Xmittime(rate, burst),
+		Limit:      limit,
 	}
 }
 
