@@ -114,13 +114,14 @@ func iperfClient(t *testing.T, lab *netlab.Lab, port, secs int) *client {
 }
 
 // traffic runs one upload per port for secs seconds and samples the class
-// counters once every flow's class is sending and warm has passed, and
-// again window later. Waiting for the counters to move, instead of
-// trusting a fixed delay after starting the clients, is what keeps the
-// window full: a window that once saw no byte at all (one run in some
-// thirty, iperf3 exiting 0) began while the clients were still starting.
-// Should one still come out empty, the test fails under CI (a retry must
-// not hide it) and elsewhere logs it in detail and runs once more.
+// counters once the data flows and warm has passed, and again window
+// later. A window once saw no byte at all (one run in some thirty, iperf3
+// exiting 0): the harness then started clients in a retry loop against
+// servers that might not listen yet and trusted a fixed delay, so nothing
+// proved the flows had started when the window opened. Now the servers
+// listen before a client starts, and the window opens only after the
+// counters moved; an empty window left after that fails under CI (a retry
+// must not hide it) and elsewhere is logged in detail and run once more.
 func traffic(t *testing.T, lab *netlab.Lab, ports []int, secs int, warm, window time.Duration) (a, b sample) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
