@@ -98,5 +98,9 @@ func TestTrafficTBF(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
 	applyPolicy(t, lab, tbfPolicy)
 	a, b := traffic(t, lab, []int{5201}, 12, 3*time.Second, 8*time.Second)
-	within(t, "tbf root", rateBits(a, b, 0x10000), 1024e3, tol)
+	// A 1540-byte bucket holds one frame: a timer that fires late loses
+	// the tokens it would have gathered (tc by hand does the same), so TBF
+	// runs a little under its rate: -0.1% to -1.1% in 19 runs here, -1.5%
+	// once in the VM on a busy machine. 2.5%, not the classes' 1.5%.
+	within(t, "tbf root", rateBits(a, b, 0x10000), 1024e3, 0.025)
 }
