@@ -167,7 +167,19 @@ func delta(a, b sample) uint64 {
 // kernelState reads the client eth0's root qdisc and classes.
 func kernelState(t *testing.T, lab *netlab.Lab) *plan.KernelState {
 	t.Helper()
+	st, _ := kernelStateAt(t, lab)
+	return st
+}
+
+// kernelStateAt is kernelState and when the kernel gave it: the middle of
+// the dump itself, not of the namespace entry around it, so that a stall
+// of the test process between the two samples cannot stretch the window
+// its counters cover (a window that looked 1% long made every class read
+// 1% low at once).
+func kernelStateAt(t *testing.T, lab *netlab.Lab) (*plan.KernelState, time.Time) {
+	t.Helper()
 	var st *plan.KernelState
+	var at time.Time
 	err := labtest.In(lab.Netns("client"), func() error {
 		link, err := netlink.LinkByName("eth0")
 		if err != nil {
@@ -178,13 +190,19 @@ func kernelState(t *testing.T, lab *netlab.Lab) *plan.KernelState {
 			return err
 		}
 		defer h.Close()
+		t0 := time.Now()
 		st, err = shaper.ReadState(h, link)
+		t1 := time.Now()
+		at = t0.Add(t1.Sub(t0) / 2)
+		if d := t1.Sub(t0); d > 20*time.Millisecond {
+			t.Logf("reading the class counters took %s", d)
+		}
 		return err
 	})
 	if err != nil {
 		t.Fatalf("read kernel state: %v", err)
 	}
-	return st
+	return st, at
 }
 
 // bpfClassCounters reads the classifier's per-class counters of client eth0.
@@ -204,8 +222,8 @@ type sample struct {
 }
 
 func readSample(t *testing.T, lab *netlab.Lab) sample {
-	st := kernelState(t, lab)
-	s := sample{at: time.Now(), bytes: map[uint32]uint64{}}
+	st, at := kernelStateAt(t, lab)
+	s := sample{at: at, bytes: map[uint32]uint64{}}
 	for _, c := range st.Classes {
 		s.bytes[c.ClassID] = c.Stats.Bytes
 	}
