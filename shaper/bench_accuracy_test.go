@@ -140,9 +140,9 @@ func measureOnce(t *testing.T, c accuracyCase, tcDefault bool) float64 {
 	}
 	wait := runFlows(t, lab, c.streams)
 	time.Sleep(benchWarmup)
-	a := readSample(t, lab)
+	a := readSample(t, lab, "eth0")
 	time.Sleep(benchWindow)
-	b := readSample(t, lab)
+	b := readSample(t, lab, "eth0")
 	wait()
 	t.Logf("class 1:10 bytes %d -> %d; all %v -> %v", a.bytes[webID], b.bytes[webID], a.bytes, b.bytes)
 	return rateBits(a, b, webID)

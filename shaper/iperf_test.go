@@ -129,13 +129,13 @@ func traffic(t *testing.T, lab *netlab.Lab, ports []int, secs int, warm, window 
 		for _, p := range ports {
 			iperfServer(t, lab, p)
 		}
-		start := readSample(t, lab)
+		start := readSample(t, lab, "eth0")
 		for _, p := range ports {
 			clients = append(clients, iperfClient(t, lab, p, secs))
 		}
 		// 64KiB is more than ARP and handshakes: the data flows.
 		waitFor(t, 10*time.Second, "data counted after the iperf3 clients started", func() bool {
-			return delta(start, readSample(t, lab)) >= 64<<10
+			return delta(start, readSample(t, lab, "eth0")) >= 64<<10
 		})
 		a, b = measure(t, lab, warm, window, clients...)
 		if delta(a, b) > 0 {
@@ -165,9 +165,9 @@ func delta(a, b sample) uint64 {
 }
 
 // kernelState reads the client eth0's root qdisc and classes.
-func kernelState(t *testing.T, lab *netlab.Lab) *plan.KernelState {
+func kernelState(t *testing.T, lab *netlab.Lab, iface string) *plan.KernelState {
 	t.Helper()
-	st, _ := kernelStateAt(t, lab)
+	st, _ := kernelStateAt(t, lab, iface)
 	return st
 }
 
@@ -176,12 +176,12 @@ func kernelState(t *testing.T, lab *netlab.Lab) *plan.KernelState {
 // of the test process between the two samples cannot stretch the window
 // its counters cover (a window that looked 1% long made every class read
 // 1% low at once).
-func kernelStateAt(t *testing.T, lab *netlab.Lab) (*plan.KernelState, time.Time) {
+func kernelStateAt(t *testing.T, lab *netlab.Lab, iface string) (*plan.KernelState, time.Time) {
 	t.Helper()
 	var st *plan.KernelState
 	var at time.Time
 	err := labtest.In(lab.Netns("client"), func() error {
-		link, err := netlink.LinkByName("eth0")
+		link, err := netlink.LinkByName(iface)
 		if err != nil {
 			return err
 		}
@@ -206,9 +206,9 @@ func kernelStateAt(t *testing.T, lab *netlab.Lab) (*plan.KernelState, time.Time)
 }
 
 // bpfClassCounters reads the classifier's per-class counters of client eth0.
-func bpfClassCounters(t *testing.T, lab *netlab.Lab) map[uint32]loader.Counter {
+func bpfClassCounters(t *testing.T, lab *netlab.Lab, iface string) map[uint32]loader.Counter {
 	t.Helper()
-	classes, _, err := loader.ReadCounters(loader.PinDir(lab.Netns("client"), "eth0", loader.Egress))
+	classes, _, err := loader.ReadCounters(loader.PinDir(lab.Netns("client"), iface, loader.Egress))
 	if err != nil {
 		t.Fatalf("read bpf counters: %v", err)
 	}
@@ -221,8 +221,8 @@ type sample struct {
 	bytes map[uint32]uint64
 }
 
-func readSample(t *testing.T, lab *netlab.Lab) sample {
-	st, at := kernelStateAt(t, lab)
+func readSample(t *testing.T, lab *netlab.Lab, iface string) sample {
+	st, at := kernelStateAt(t, lab, iface)
 	s := sample{at: at, bytes: map[uint32]uint64{}}
 	for _, c := range st.Classes {
 		s.bytes[c.ClassID] = c.Stats.Bytes
@@ -238,9 +238,9 @@ func readSample(t *testing.T, lab *netlab.Lab) sample {
 func measure(t *testing.T, lab *netlab.Lab, warm, window time.Duration, clients ...*client) (a, b sample) {
 	t.Helper()
 	time.Sleep(warm)
-	a = readSample(t, lab)
+	a = readSample(t, lab, "eth0")
 	time.Sleep(window)
-	b = readSample(t, lab)
+	b = readSample(t, lab, "eth0")
 	for _, c := range clients {
 		if err := c.cmd.Wait(); err != nil {
 			t.Fatalf("iperf3 client to port %d: %v\n%s", c.port, err, c.out)
@@ -260,5 +260,32 @@ func within(t *testing.T, what string, got, want, tol float64) {
 	t.Logf("%s: %.3f mbit/s, want %.3f ±%.1f%% (%+.2f%%)", what, got/1e6, want/1e6, tol*100, err*100)
 	if err > tol || err < -tol {
 		t.Errorf("%s: %.3f mbit/s is %+.2f%% off %.3f mbit/s (allowed ±%.1f%%)", what, got/1e6, err*100, want/1e6, tol*100)
+	}
+}
+
+// countersEqual checks, for the three classes, that the classifier counted
+// what HTB sent, byte for byte and packet for packet (plus what HTB
+// dropped), between the quiet and the end readings, and that each class
+// counted at least min packets (its flow was classified into it).
+func countersEqual(t *testing.T, quietHTB, endHTB *plan.KernelState, quietBPF, endBPF map[uint32]loader.Counter, min uint64) {
+	t.Helper()
+	for _, id := range []uint32{webID, mailID, otherID} {
+		k0, _ := quietHTB.Class(id)
+		k1, _ := endHTB.Class(id)
+		slot := id & 0xffff
+		htbBytes, htbPkts := k1.Stats.Bytes-k0.Stats.Bytes, k1.Stats.Packets-k0.Stats.Packets
+		drops := uint64(k1.Stats.Drops - k0.Stats.Drops)
+		bpfBytes, bpfPkts := endBPF[slot].Bytes-quietBPF[slot].Bytes, endBPF[slot].Packets-quietBPF[slot].Packets
+		t.Logf("class %#x: htb %d bytes %d packets (%d dropped), bpf %d bytes %d packets", id, htbBytes, htbPkts, drops, bpfBytes, bpfPkts)
+		if bpfPkts < min {
+			t.Errorf("class %#x: the classifier counted %d packets (want %d at least): its flow was not classified", id, bpfPkts, min)
+		}
+		if drops == 0 && (bpfBytes != htbBytes || bpfPkts != htbPkts) {
+			t.Errorf("class %#x: bpf counted %d bytes %d packets, htb sent %d bytes %d packets: must be equal",
+				id, bpfBytes, bpfPkts, htbBytes, htbPkts)
+		}
+		if drops > 0 && bpfPkts != htbPkts+drops {
+			t.Errorf("class %#x: bpf counted %d packets, htb sent %d and dropped %d", id, bpfPkts, htbPkts, drops)
+		}
 	}
 }

@@ -41,33 +41,15 @@ const (
 func TestTrafficShares(t *testing.T) {
 	lab := labtest.Lab(t, pairTopo)
 	applyPolicy(t, lab, sharesPolicy)
-	quietHTB, quietBPF := kernelState(t, lab), bpfClassCounters(t, lab)
+	quietHTB, quietBPF := kernelState(t, lab, "eth0"), bpfClassCounters(t, lab, "eth0")
 	a, b := traffic(t, lab, []int{5201, 5202, 5203}, 10, 3*time.Second, 6*time.Second)
 	within(t, "web 1:10", rateBits(a, b, webID), 50e6, tol)
 	within(t, "mail 1:20", rateBits(a, b, mailID), 30e6, tol)
 	within(t, "other 1:30", rateBits(a, b, otherID), 20e6, tol)
 
 	time.Sleep(500 * time.Millisecond) // queues drain
-	endHTB, endBPF := kernelState(t, lab), bpfClassCounters(t, lab)
-	for _, id := range []uint32{webID, mailID, otherID} {
-		k0, _ := quietHTB.Class(id)
-		k1, _ := endHTB.Class(id)
-		slot := id & 0xffff
-		htbBytes, htbPkts := k1.Stats.Bytes-k0.Stats.Bytes, k1.Stats.Packets-k0.Stats.Packets
-		drops := uint64(k1.Stats.Drops - k0.Stats.Drops)
-		bpfBytes, bpfPkts := endBPF[slot].Bytes-quietBPF[slot].Bytes, endBPF[slot].Packets-quietBPF[slot].Packets
-		t.Logf("class %#x: htb %d bytes %d packets (%d dropped), bpf %d bytes %d packets", id, htbBytes, htbPkts, drops, bpfBytes, bpfPkts)
-		if htbPkts == 0 {
-			t.Errorf("class %#x sent nothing", id)
-		}
-		if drops == 0 && (bpfBytes != htbBytes || bpfPkts != htbPkts) {
-			t.Errorf("class %#x: bpf counted %d bytes %d packets, htb sent %d bytes %d packets: must be equal",
-				id, bpfBytes, bpfPkts, htbBytes, htbPkts)
-		}
-		if drops > 0 && bpfPkts != htbPkts+drops {
-			t.Errorf("class %#x: bpf counted %d packets, htb sent %d and dropped %d", id, bpfPkts, htbPkts, drops)
-		}
-	}
+	endHTB, endBPF := kernelState(t, lab, "eth0"), bpfClassCounters(t, lab, "eth0")
+	countersEqual(t, quietHTB, endHTB, quietBPF, endBPF, 1)
 }
 
 // A lone flow borrows up to its ceiling (100% of the link).

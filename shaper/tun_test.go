@@ -12,8 +12,6 @@ import (
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/netlab"
 	"github.com/shaperdev/shaper/netlab/labtest"
-	"github.com/shaperdev/shaper/shaper"
-	"github.com/shaperdev/shaper/shaper/plan"
 )
 
 // An L3 link: tun0 in the client and in the server, each made by socat
@@ -49,7 +47,7 @@ func TestTunShares(t *testing.T) {
 	if k := tunLinkKind(t, lab); k != loader.LinkL3 {
 		t.Fatalf("tun0 is link kind %d, want L3 (%d)", k, loader.LinkL3)
 	}
-	quietHTB, quietBPF := tunState(t, lab), tunBPF(t, lab)
+	quietHTB, quietBPF := kernelState(t, lab, "tun0"), bpfClassCounters(t, lab, "tun0")
 	for _, p := range []int{5301, 5302, 5303} {
 		iperfServer(t, lab, p)
 	}
@@ -58,9 +56,9 @@ func TestTunShares(t *testing.T) {
 		clients = append(clients, tunClient(t, lab, p, 10))
 	}
 	time.Sleep(2 * time.Second)
-	a := tunSample(t, lab)
+	a := readSample(t, lab, "tun0")
 	time.Sleep(6 * time.Second)
-	b := tunSample(t, lab)
+	b := readSample(t, lab, "tun0")
 	for _, c := range clients {
 		if err := c.cmd.Wait(); err != nil {
 			t.Fatalf("iperf3 client to port %d: %v\n%s", c.port, err, c.out)
@@ -71,26 +69,8 @@ func TestTunShares(t *testing.T) {
 	within(t, "other 1:30", rateBits(a, b, otherID), 0.8e6, tol)
 
 	time.Sleep(500 * time.Millisecond) // queues drain
-	endHTB, endBPF := tunState(t, lab), tunBPF(t, lab)
-	for _, id := range []uint32{webID, mailID, otherID} {
-		k0, _ := quietHTB.Class(id)
-		k1, _ := endHTB.Class(id)
-		slot := id & 0xffff
-		htbBytes, htbPkts := k1.Stats.Bytes-k0.Stats.Bytes, k1.Stats.Packets-k0.Stats.Packets
-		drops := uint64(k1.Stats.Drops - k0.Stats.Drops)
-		bpfBytes, bpfPkts := endBPF[slot].Bytes-quietBPF[slot].Bytes, endBPF[slot].Packets-quietBPF[slot].Packets
-		t.Logf("class %#x: htb %d bytes %d packets (%d dropped), bpf %d bytes %d packets", id, htbBytes, htbPkts, drops, bpfBytes, bpfPkts)
-		if bpfPkts < 500 {
-			t.Errorf("class %#x: the classifier counted %d packets: its flow was not classified", id, bpfPkts)
-		}
-		if drops == 0 && (bpfBytes != htbBytes || bpfPkts != htbPkts) {
-			t.Errorf("class %#x: bpf counted %d bytes %d packets, htb sent %d bytes %d packets: must be equal",
-				id, bpfBytes, bpfPkts, htbBytes, htbPkts)
-		}
-		if drops > 0 && bpfPkts != htbPkts+drops {
-			t.Errorf("class %#x: bpf counted %d packets, htb sent %d and dropped %d", id, bpfPkts, htbPkts, drops)
-		}
-	}
+	endHTB, endBPF := kernelState(t, lab, "tun0"), bpfClassCounters(t, lab, "tun0")
+	countersEqual(t, quietHTB, endHTB, quietBPF, endBPF, 500)
 }
 
 // tunPair makes tun0 198.18.1.1/24 in the client and 198.18.1.2/24 in the
@@ -177,56 +157,4 @@ func tunLinkKind(t *testing.T, lab *netlab.Lab) loader.LinkKind {
 		t.Fatal(err)
 	}
 	return k
-}
-
-// tunState reads tun0's root qdisc and classes in the client.
-func tunState(t *testing.T, lab *netlab.Lab) *plan.KernelState {
-	t.Helper()
-	var st *plan.KernelState
-	err := labtest.In(lab.Netns("client"), func() error {
-		link, err := netlink.LinkByName("tun0")
-		if err != nil {
-			return err
-		}
-		h, err := netlink.NewHandle()
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		st, err = shaper.ReadState(h, link)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("read tun0 state: %v", err)
-	}
-	return st
-}
-
-// tunSample reads the class byte counters with the time they were read
-// at: the middle of a read that took under 20 ms (on a loaded machine a
-// read can take 100 ms and more, which at 4mbit is a 1-2% error in an 8 s
-// window; a slow read is taken again).
-func tunSample(t *testing.T, lab *netlab.Lab) sample {
-	for try := 1; ; try++ {
-		t0 := time.Now()
-		st := tunState(t, lab)
-		d := time.Since(t0)
-		if d > 20*time.Millisecond && try < 20 {
-			continue
-		}
-		s := sample{at: t0.Add(d / 2), bytes: map[uint32]uint64{}}
-		for _, c := range st.Classes {
-			s.bytes[c.ClassID] = c.Stats.Bytes
-		}
-		return s
-	}
-}
-
-func tunBPF(t *testing.T, lab *netlab.Lab) map[uint32]loader.Counter {
-	t.Helper()
-	classes, _, err := loader.ReadCounters(loader.PinDir(lab.Netns("client"), "tun0", loader.Egress))
-	if err != nil {
-		t.Fatalf("read bpf counters: %v", err)
-	}
-	return classes
 }
