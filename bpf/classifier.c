@@ -443,8 +443,13 @@ static __always_inline __u64 ingress_bytes(struct __sk_buff *skb, const struct t
 	if (t->proto == IPPROTO_UDP) {
 		hdr += 8;
 	} else if (t->proto == IPPROTO_TCP && t->has_ports) {
+		/* parse read this header already: directly, as it did,
+		 * with a helper call only where the direct read cannot. */
 		__u8 doff = 0;
-		if (load(skb, link_type == LINK_NET ? RD_NET : RD_SKB, t->l3, t->l4 + 12, &doff, 1) == 0)
+		int r = link_type == LINK_NET ? NEED_MORE : load(skb, RD_DIRECT, t->l3, t->l4 + 12, &doff, 1);
+		if (r == NEED_MORE)
+			r = load(skb, link_type == LINK_NET ? RD_NET : RD_SKB, t->l3, t->l4 + 12, &doff, 1);
+		if (r == 0)
 			hdr += (doff >> 4) * 4;
 	}
 	return len + (__u64)(segs - 1) * hdr;

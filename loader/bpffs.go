@@ -44,7 +44,7 @@ func NetnsKey(netns string) string {
 	if netns == "" {
 		return RootNetnsKey
 	}
-	return strings.NewReplacer("%", "%25", ".", "%2e", "/", "%2f", "@", "%40").Replace(netns)
+	return strings.ReplaceAll(pinName(netns), "@", "%40") // pinName escaped '%' already
 }
 
 // LegacyNetnsKey is the key shaper used before NetnsKey: "host" for the

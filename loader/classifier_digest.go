@@ -92,7 +92,7 @@ func prefixSum(tab map[netip.Prefix]classify.Mask) [3]uint64 {
 	for p, m := range tab {
 		a := p.Addr().As16()
 		hi, lo := binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:])
-		x := mix(mix(hi) ^ lo ^ uint64(p.Bits())<<1 ^ boolBit(p.Addr().Is4()))
+		x := mix(mix(hi) ^ lo ^ uint64(p.Bits())<<1 ^ uint64(boolByte(p.Addr().Is4())))
 		y := mix(x ^ 0x9e3779b97f4a7c15)
 		for _, w := range m {
 			x = mix(x ^ w)
@@ -102,13 +102,6 @@ func prefixSum(tab map[netip.Prefix]classify.Mask) [3]uint64 {
 		sum[1] += y
 	}
 	return sum
-}
-
-func boolBit(b bool) uint64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // mix is splitmix64's finaliser: every input bit changes about half of the

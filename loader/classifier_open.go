@@ -145,11 +145,8 @@ func (c *Classifier) Runs(mode string, a Attachment, prog ebpf.ProgramID) (bool,
 
 func tcxRuns(a Attachment, prog ebpf.ProgramID) (bool, error) {
 	l, err := link.LoadPinnedLink(filepath.Join(a.PinPath, linkPin), nil)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
 	if err != nil {
-		return false, nil // not a usable link: Attach replaces it
+		return false, nil // none, or not a usable link: Attach makes one
 	}
 	defer l.Close()
 	info, err := l.Info()

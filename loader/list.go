@@ -74,7 +74,7 @@ func Ours(ifindex int, progPrefix string) ([]HookProgram, error) {
 // cannot be had here, so its EINVAL is injected.
 var (
 	queryTCX = link.QueryPrograms
-	haveTCX  = func() bool { return ProbeTCX().Supported }
+	haveTCX  = func() bool { return probeTCXCached().Supported }
 )
 
 // tcxAbsent says whether a failed TCX query only means that this kernel has

@@ -15,10 +15,8 @@ import (
 func wantOSPF6(t *Topology) bool {
 	for _, l := range t.Links {
 		for _, ep := range l.Endpoints {
-			for _, a := range ep.Addrs {
-				if a.Addr().Is6() {
-					return true
-				}
+			if hasFamily(ep, 1) { // famIdx: 1 is IPv6
+				return true
 			}
 		}
 	}

@@ -58,6 +58,7 @@ func Status(name string) (*StatusReport, error) {
 // Status reads the lab's state from the kernel (and FRR).
 func (l *Lab) Status(ctx context.Context) (*StatusReport, error) {
 	rep := &StatusReport{Name: l.name, File: l.topo.File}
+	v6 := wantOSPF6(l.topo)
 	for _, n := range l.topo.Nodes {
 		ns := NodeStatus{Name: n.Name, Kind: n.Kind, Netns: l.Netns(n.Name), Addresses: []string{}}
 		if err := l.readNode(&ns); err != nil {
@@ -69,7 +70,7 @@ func (l *Lab) Status(ctx context.Context) (*StatusReport, error) {
 				ns.Error = err.Error()
 			}
 			ns.OSPFNeighbours = nbrs
-			if wantOSPF6(l.topo) {
+			if v6 {
 				nbrs, err := ospf6Neighbours(ctx, nodeDir(l.name, n.Name))
 				if err != nil && ns.Error == "" {
 					ns.Error = err.Error()

@@ -28,7 +28,7 @@ type idAssignment struct {
 // apps gone in this apply (the last generation still refers to them until
 // the flip: a packet counted in between lands in the new app; used only
 // when nothing else is left).
-func assignAppIDs(prev map[string]uint32, prevApps []string, apps []policy.App) (idAssignment, error) {
+func assignAppIDs(prev map[string]uint32, prevApps, apps []policy.App) (idAssignment, error) {
 	const maxID = bpf.MaxApps - 1
 	if len(apps) > maxID {
 		return idAssignment{}, badInput(fmt.Errorf("%sapp %q is app number %d; the classifier counts at most %d apps: "+
@@ -39,8 +39,8 @@ func assignAppIDs(prev map[string]uint32, prevApps []string, apps []policy.App) 
 		now[a.Name] = true
 	}
 	wasCurrent := make(map[string]bool, len(prevApps))
-	for _, n := range prevApps {
-		wasCurrent[n] = true
+	for _, a := range prevApps {
+		wasCurrent[a.Name] = true
 	}
 	owner := make([]string, maxID+1) // "" : free
 	gone := make([]uint8, maxID+1)   // 1: gone before the last apply, 2: gone in this one
@@ -95,14 +95,6 @@ func assignAppIDs(prev map[string]uint32, prevApps []string, apps []policy.App) 
 		owner[id] = a.Name
 	}
 	return out, nil
-}
-
-func appNamesOf(apps []policy.App) []string {
-	out := make([]string, len(apps))
-	for i, a := range apps {
-		out[i] = a.Name
-	}
-	return out
 }
 
 // retireApps moves the counts of the reused slots of one hook into the

@@ -33,7 +33,7 @@ func newIDModel(t *testing.T, seed uint64) *idModel {
 func (m *idModel) apply(apps []policy.App, exact, full bool) int {
 	t := m.t
 	t.Helper()
-	got, err := assignAppIDs(m.ids, appNamesOf(m.apps), apps)
+	got, err := assignAppIDs(m.ids, m.apps, apps)
 	if err != nil {
 		t.Fatalf("assign ids for %d apps: %v", len(apps), err)
 	}

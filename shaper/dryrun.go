@@ -23,7 +23,7 @@ func (j *job) describe(w io.Writer, link netlink.Link) error {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer h.Close()
-	cur, err := ReadState(h, link)
+	cur, err := readTree(h, link)
 	if err != nil {
 		return err
 	}

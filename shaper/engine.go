@@ -38,7 +38,6 @@ type job struct {
 	retired map[string]loader.Counter // per direction: counts of retired app ids
 	tables  map[loader.Direction]*classify.Tables
 	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
-	link    loader.LinkKind           // what precedes the IP header on the interface, set at apply
 }
 
 // Check runs every check Apply makes before it touches the kernel that
@@ -117,12 +116,13 @@ func (j *job) label() string {
 }
 
 // knobs are the classifier's load-time constants for a direction: egress
-// sets the class when shaped; ingress reverses the tuple and only counts.
-func (j *job) knobs(dir loader.Direction) loader.Knobs {
+// sets the class when shaped; ingress reverses the tuple and only counts;
+// link is what precedes the IP header on the interface.
+func (j *job) knobs(dir loader.Direction, link loader.LinkKind) loader.Knobs {
 	if dir == loader.Ingress {
-		return loader.Knobs{Ingress: true, Link: j.link}
+		return loader.Knobs{Ingress: true, Link: link}
 	}
-	return loader.Knobs{Shaped: j.egress != nil, Link: j.link}
+	return loader.Knobs{Shaped: j.egress != nil, Link: link}
 }
 
 func (j *job) summary() string {
@@ -175,10 +175,10 @@ func (j *job) prepare() error {
 	}
 	j.prev = prev
 	var prevIDs, prevMinors map[string]uint32
-	var prevApps []string
+	var prevApps []policy.App
 	j.retired = map[string]loader.Counter{}
 	if prev != nil {
-		prevIDs, prevMinors, prevApps = prev.AppIDs, prev.Minors, appNamesOf(prev.Apps)
+		prevIDs, prevMinors, prevApps = prev.AppIDs, prev.Minors, prev.Apps
 		for d, c := range prev.Retired {
 			j.retired[d] = c
 		}
@@ -242,12 +242,7 @@ func checkKernel(jobs []*job) error {
 			if j.prev != nil {
 				return nil
 			}
-			h, err := netlink.NewHandle()
-			if err != nil {
-				return fmt.Errorf("netlink: %w", err)
-			}
-			defer h.Close()
-			j.before, err = TakeSnapshot(h, link)
+			j.before, err = TakeSnapshot(link)
 			return err
 		})
 		if err != nil {

@@ -22,12 +22,13 @@ func (j *job) applyClassifier(att loader.Attacher, link netlink.Link, dir loader
 	pin := loader.PinDir(j.netns, j.iface.Name, dir)
 	a := loader.Attachment{Ifindex: link.Attrs().Index, Ifname: j.iface.Name, Dir: dir, PinPath: pin}
 	want := loader.TablesHash(t)
-	rec, done, err := j.updateInPlace(att, a, t, want)
+	knobs := j.knobs(dir, loader.LinkKindOf(link))
+	rec, done, err := j.updateInPlace(att, a, knobs, t, want)
 	if err != nil {
 		return err
 	}
 	if !done {
-		if rec, err = j.loadAndAttach(att, a, t, want); err != nil {
+		if rec, err = j.loadAndAttach(att, a, knobs, t, want); err != nil {
 			return err
 		}
 	}
@@ -40,12 +41,11 @@ func (j *job) applyClassifier(att loader.Attacher, link netlink.Link, dir loader
 
 // updateInPlace is the fast path: done is false when the program must be
 // loaded.
-func (j *job) updateInPlace(att loader.Attacher, a loader.Attachment, t *classify.Tables, want string) (*loader.Loaded, bool, error) {
+func (j *job) updateInPlace(att loader.Attacher, a loader.Attachment, knobs loader.Knobs, t *classify.Tables, want string) (*loader.Loaded, bool, error) {
 	var prev *loader.Loaded
 	if j.prev != nil {
 		prev = j.prev.Loaded[a.Dir.String()]
 	}
-	knobs := j.knobs(a.Dir)
 	if !prev.SameProgram(knobs, att.Name()) {
 		return nil, false, nil
 	}
@@ -127,8 +127,7 @@ func (j *job) prevTables(dir loader.Direction) *classify.Tables {
 
 // loadAndAttach loads and verifies the program on the pinned maps, writes
 // the rules and attaches it, replacing what ran there.
-func (j *job) loadAndAttach(att loader.Attacher, a loader.Attachment, t *classify.Tables, want string) (*loader.Loaded, error) {
-	knobs := j.knobs(a.Dir)
+func (j *job) loadAndAttach(att loader.Attacher, a loader.Attachment, knobs loader.Knobs, t *classify.Tables, want string) (*loader.Loaded, error) {
 	c, fresh, err := loader.LoadClassifierKnown(knobs, a.PinPath, t)
 	if err != nil {
 		return nil, fmt.Errorf("load %s classifier: %w", a.Dir, err)
@@ -151,14 +150,13 @@ func (j *job) loadAndAttach(att loader.Attacher, a loader.Attachment, t *classif
 	if err != nil {
 		return nil, fmt.Errorf("%s classifier: %w", a.Dir, err)
 	}
-	gen, err := c.Gen()
+	rec, err := c.Record(knobs, att.Name(), id, [bpf.NumGens]string{})
 	if err != nil {
 		return nil, fmt.Errorf("%s classifier: %w", a.Dir, err)
 	}
-	var gens [bpf.NumGens]string // the other generation: unknown unless fresh
-	gens[gen] = want
+	rec.Gens[rec.Gen] = want // the other generation: unknown unless fresh
 	if fresh {
-		gens[gen^1] = loader.EmptyDigest
+		rec.Gens[rec.Gen^1] = loader.EmptyDigest
 	}
-	return c.Record(knobs, att.Name(), id, gens)
+	return rec, nil
 }

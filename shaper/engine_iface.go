@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/shaperdev/shaper/internal/netns"
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/shaper/plan"
 )
@@ -62,7 +62,7 @@ func (j *job) applyQdisc(h *netlink.Handle, link netlink.Link) error {
 		}
 		return nil
 	}
-	cur, err := ReadState(h, link)
+	cur, err := readTree(h, link)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,6 @@ func (j *job) rootIsForeign() bool {
 }
 
 func (j *job) applyClassifiers(att loader.Attacher, link netlink.Link) error {
-	j.link = loader.LinkKindOf(link) // Ethernet, nothing before IP (tun), or other
 	for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
 		t, ok := j.tables[dir]
 		if !ok {
@@ -187,7 +186,7 @@ func netnsExists(scope string) error {
 	if scope == "" || scope == "*" {
 		return nil
 	}
-	if _, err := os.Stat(netnsPath(scope)); errors.Is(err, os.ErrNotExist) {
+	if !netns.Exists(scope) {
 		return netnsError{scope}
 	}
 	return nil

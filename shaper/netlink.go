@@ -40,6 +40,30 @@ func rootQdisc(qs []netlink.Qdisc) netlink.Qdisc {
 // ReadState reads the interface's root qdisc and, under an HTB root, its
 // classes with their parameters and their 64-bit counters.
 func ReadState(h *netlink.Handle, link netlink.Link) (*plan.KernelState, error) {
+	st, err := readTree(h, link)
+	if err != nil {
+		return nil, err
+	}
+	// The netlink library reads packet counts as 32 bits: read them again.
+	if err := inLinkNetns(link); err != nil {
+		return nil, err
+	}
+	root, classes, err := readStats64(link.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", link.Attrs().Name, err)
+	}
+	if root != nil {
+		st.Root.Stats = *root
+	}
+	for i := range st.Classes {
+		st.Classes[i].Stats = classes[st.Classes[i].ClassID]
+	}
+	return st, nil
+}
+
+// readTree is ReadState without the second dump for 64-bit counters: what
+// the diff, the applier and the restore need (they never read Stats).
+func readTree(h *netlink.Handle, link netlink.Link) (*plan.KernelState, error) {
 	qs, err := listQdiscs(h, link)
 	if err != nil {
 		return nil, err
@@ -60,20 +84,6 @@ func ReadState(h *netlink.Handle, link netlink.Link) (*plan.KernelState, error) 
 				st.Classes = append(st.Classes, classState(hc))
 			}
 		}
-	}
-	// The netlink library reads packet counts as 32 bits: read them again.
-	if err := inLinkNetns(link); err != nil {
-		return nil, err
-	}
-	root, classes, err := readStats64(link.Attrs().Index)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", link.Attrs().Name, err)
-	}
-	if root != nil {
-		st.Root.Stats = *root
-	}
-	for i := range st.Classes {
-		st.Classes[i].Stats = classes[st.Classes[i].ClassID]
 	}
 	return st, nil
 }
@@ -232,7 +242,7 @@ func check64(rateBytes uint64, what string) error {
 // Remove deletes the interface's root qdisc if it is one shaper installs
 // (handle 1:, htb or tbf); any other root is left alone.
 func Remove(h *netlink.Handle, link netlink.Link) error {
-	st, err := ReadState(h, link)
+	st, err := readTree(h, link)
 	if err != nil {
 		return err
 	}

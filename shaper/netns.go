@@ -29,6 +29,3 @@ func inNetns(name string, fn func() error) error {
 	}
 	return err
 }
-
-// netnsPath is where `ip netns add` binds a named namespace.
-func netnsPath(name string) string { return netns.Path(name) }

@@ -50,7 +50,7 @@ func Restore(h *netlink.Handle, link netlink.Link, snap *Snapshot) error {
 // deleteRoot deletes the interface's root qdisc, whatever it is; the
 // kernel then gives the device its default one.
 func deleteRoot(h *netlink.Handle, link netlink.Link) error {
-	st, err := ReadState(h, link)
+	st, err := readTree(h, link)
 	if err != nil || st.Root.IsDefault() {
 		return err
 	}
@@ -118,21 +118,15 @@ func restoreHook(idx int, saved []SavedObject) error {
 	}
 	have := map[filterKey]bool{}
 	chains := map[filterKey]bool{} // filter chains (handle 0) that exist
-	for _, minor := range []uint32{tcHMinIngr, tcHMinEgress} {
-		if minor == tcHMinEgress && hook.kind() != "clsact" {
-			continue
-		}
-		fs, err := dumpTC(unix.RTM_GETTFILTER, idx, ingressMajor|minor)
-		if err != nil {
-			return fmt.Errorf("list filters of %s: %w", parentString(ingressMajor|minor), err)
-		}
-		for _, f := range fs {
-			f.Parent = ingressMajor | minor
-			k := keyOf(f)
-			have[k] = true
-			k.handle = 0
-			chains[k] = true
-		}
+	fs, err := dumpFilters(idx, hookParents(hook.kind()))
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		k := keyOf(f)
+		have[k] = true
+		k.handle = 0
+		chains[k] = true
 	}
 	return replayAll(idx, saved[1:], have, chains)
 }

@@ -50,10 +50,10 @@ func (e *SnapshotError) BadInput() bool { return true }
 
 // TakeSnapshot records the interface's tc state. What Restore could not put
 // back exactly is refused with a SnapshotError that names the object, so
-// that the caller stops before it changes anything. (h is unused: tc
-// objects are read as raw netlink messages in the caller's namespace. The
-// type is Snapshot, so the function cannot share the name.)
-func TakeSnapshot(_ *netlink.Handle, link netlink.Link) (*Snapshot, error) {
+// that the caller stops before it changes anything. tc objects are read
+// as raw netlink messages in the caller's namespace. (The type is
+// Snapshot, so the function cannot share the name.)
+func TakeSnapshot(link netlink.Link) (*Snapshot, error) {
 	name, idx := link.Attrs().Name, link.Attrs().Index
 	if err := inLinkNetns(link); err != nil {
 		return nil, err

@@ -16,22 +16,32 @@ func hookParents(kind string) []uint32 {
 	return []uint32{ingressMajor | tcHMinIngr}
 }
 
+// dumpFilters lists the filters attached at each parent, with the parent
+// set on each (the dump leaves it to the caller).
+func dumpFilters(idx int, parents []uint32) ([]tcObject, error) {
+	var all []tcObject
+	for _, p := range parents {
+		fs, err := dumpTC(unix.RTM_GETTFILTER, idx, p)
+		if err != nil {
+			return nil, fmt.Errorf("list filters of %s: %w", parentString(p), err)
+		}
+		for _, f := range fs {
+			f.Parent = p
+			all = append(all, f)
+		}
+	}
+	return all, nil
+}
+
 // saveFilters saves the filters attached at the parents (qdiscs, classes
 // or clsact hooks) in the order Restore must create them. Filters in the
 // egress tree go with it when shaper replaces the root; those on the
 // ingress/clsact hooks stay where they are (inTree false), so a BPF filter
 // there needs no restoring.
 func saveFilters(dev string, idx int, parents []uint32, inTree bool) ([]SavedObject, error) {
-	var all []tcObject
-	for _, p := range parents {
-		fs, err := dumpTC(unix.RTM_GETTFILTER, idx, p)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot %s: list filters of %s: %w", dev, parentString(p), err)
-		}
-		for _, f := range fs {
-			f.Parent = p
-			all = append(all, f)
-		}
+	all, err := dumpFilters(idx, parents)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", dev, err)
 	}
 	ordered, err := filterOrder(dev, all)
 	if err != nil {

@@ -63,7 +63,7 @@ func tcText(t *testing.T, ns, dev string) string {
 func snapshotRoundTrip(t *testing.T, ns string, h *netlink.Handle, link netlink.Link, wantKind string) string {
 	t.Helper()
 	before := tcText(t, ns, "sh0")
-	snap, err := TakeSnapshot(h, link)
+	snap, err := TakeSnapshot(link)
 	if err != nil {
 		t.Fatalf("TakeSnapshot: %v", err)
 	}
@@ -173,7 +173,7 @@ func TestRestoreIngressHook(t *testing.T) {
 	tcIn(t, ns, "tc filter add dev sh0 ingress protocol ip prio 2 u32 match ip dst 198.18.9.9/32 classid 1:1")
 	snapshotRoundTrip(t, ns, h, link, KindDefault)
 	before := tcText(t, ns, "sh0")
-	snap, err := TakeSnapshot(h, link)
+	snap, err := TakeSnapshot(link)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestSnapshotRefuses(t *testing.T) {
 
 func refused(t *testing.T, h *netlink.Handle, link netlink.Link, what string) {
 	t.Helper()
-	_, err := TakeSnapshot(h, link)
+	_, err := TakeSnapshot(link)
 	var b interface{ BadInput() bool }
 	if err == nil || !errors.As(err, &b) || !b.BadInput() {
 		t.Fatalf("TakeSnapshot = %v, want a bad-input error", err)
@@ -246,7 +246,7 @@ func TestRestoreFailureLeavesDefault(t *testing.T) {
 	ns, h, link := nsLink(t)
 	tcIn(t, ns, "tc qdisc add dev sh0 root handle 2: htb default 10")
 	tcIn(t, ns, "tc class add dev sh0 parent 2: classid 2:10 htb rate 5mbit")
-	snap, err := TakeSnapshot(h, link)
+	snap, err := TakeSnapshot(link)
 	if err != nil {
 		t.Fatal(err)
 	}
