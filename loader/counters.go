@@ -33,5 +33,5 @@ func readPinned(path string) (map[uint32]Counter, error) {
 		return nil, fmt.Errorf("open pinned map %s: %w", path, err)
 	}
 	defer m.Close()
-	return readCounters(m)
+	return readCountersBatch(m)
 }
