@@ -22,8 +22,8 @@ var (
 	classOverlimits = desc("class_overlimits_total", "Times a class was over its rate (tc).", classLabels)
 	classBacklog    = desc("class_backlog_bytes", "Bytes queued in a class now.", classLabels)
 	classQlen       = desc("class_queue_packets", "Packets queued in a class now.", classLabels)
-	classRate       = desc("class_rate_bits", "Configured rate of a class, bits per second.", classLabels)
-	classCeil       = desc("class_ceil_bits", "Configured ceil of a class, bits per second.", classLabels)
+	classRate       = desc("class_rate_bytes", "Configured rate of a class, bytes per second (promtool wants base units: multiply by 8 for bits).", classLabels)
+	classCeil       = desc("class_ceil_bytes", "Configured ceil of a class, bytes per second.", classLabels)
 	appBytes        = desc("app_bytes_total", "Bytes the classifier counted for an app (wire length).", appLabels)
 	appPackets      = desc("app_packets_total", "Packets the classifier counted for an app (GSO segments).", appLabels)
 	mapEntries      = desc("map_entries", "Entries in use in a BPF map.", mapLabels)
@@ -101,9 +101,9 @@ func emit(ch chan<- prometheus.Metric, r *Reading) {
 		counter(classOverlimits, s.Overlimits, l...)
 		gauge(classBacklog, s.Backlog, l...)
 		gauge(classQlen, s.Qlen, l...)
-		gauge(classRate, s.RateBits, l...)
-		if s.CeilBits > 0 {
-			gauge(classCeil, s.CeilBits, l...)
+		gauge(classRate, s.RateBytes, l...)
+		if s.CeilBytes > 0 {
+			gauge(classCeil, s.CeilBytes, l...)
 		}
 	}
 	for _, s := range r.Apps {

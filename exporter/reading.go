@@ -38,8 +38,8 @@ type ClassSample struct {
 	Overlimits uint64
 	Backlog    uint64 // bytes queued now
 	Qlen       uint64 // packets queued now
-	RateBits   uint64 // configured rate, bits per second
-	CeilBits   uint64 // configured ceil, bits per second (0: none, as TBF)
+	RateBytes  uint64 // configured rate, bytes per second
+	CeilBytes  uint64 // configured ceil, bytes per second (0: none, as TBF)
 }
 
 // AppSample is one app's counters on one hook, as the classifier counted.

@@ -49,7 +49,7 @@ func (r *Reading) addDir(w Where, d shaper.DirStatus) {
 		r.Classes = append(r.Classes, ClassSample{Where: w, Class: c.Name,
 			Bytes: c.Stats.Bytes, Packets: c.Stats.Packets, Drops: uint64(c.Stats.Drops),
 			Overlimits: uint64(c.Stats.Overlimits), Backlog: uint64(c.Stats.Backlog), Qlen: uint64(c.Stats.Qlen),
-			RateBits: c.RateBits, CeilBits: c.CeilBits})
+			RateBytes: c.RateBits / 8, CeilBytes: c.CeilBits / 8})
 	}
 	for _, a := range d.Apps {
 		r.Apps = append(r.Apps, AppSample{Where: w, App: a.Name, Bytes: a.Bytes, Packets: a.Packets})
