@@ -34,9 +34,17 @@ var (
 	scrapeTime      = desc("scrape_duration_seconds", "Time this scrape took to read the kernel.", nil)
 )
 
+// metricNames are the names of every metric the collector emits.
+var metricNames []string
+
 func desc(name, help string, labels []string) *prometheus.Desc {
+	metricNames = append(metricNames, "shaper_"+name)
 	return prometheus.NewDesc("shaper_"+name, help, labels, nil)
 }
+
+// MetricNames lists every metric name the collector may emit: what the
+// dashboard and the rules in deploy/ may use.
+func MetricNames() []string { return append([]string(nil), metricNames...) }
 
 // Collector emits the readings of its sources as const metrics at every
 // scrape: nothing is cached, so a restarted exporter reports exactly the
