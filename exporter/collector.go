@@ -3,6 +3,7 @@ package exporter
 import (
 	"log/slog"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,15 +77,23 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // is logged and makes scrape_success 0; the others' metrics are still sent.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	t0 := time.Now()
+	// Sources read at once: a large flow table's count and the tc dump
+	// overlap instead of adding up.
+	readings := make([]*Reading, len(c.sources))
+	errs := make([]error, len(c.sources))
+	var wg sync.WaitGroup
+	for i, s := range c.sources {
+		wg.Go(func() { readings[i], errs[i] = s.Read() })
+	}
+	wg.Wait()
 	var all Reading
 	ok := 1.0
-	for _, s := range c.sources {
-		r, err := s.Read()
-		if err != nil {
-			c.log.Error("read shaping state", "err", err)
+	for i := range c.sources {
+		if errs[i] != nil {
+			c.log.Error("read shaping state", "err", errs[i])
 			ok = 0
 		}
-		all.merge(r)
+		all.merge(readings[i])
 	}
 	emit(ch, &all)
 	ch <- prometheus.MustNewConstMetric(buildInfo, prometheus.GaugeValue, 1, c.version, runtime.Version())

@@ -1,10 +1,12 @@
 package exporter
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -119,5 +121,22 @@ func TestBuildInfo(t *testing.T) {
 	c := NewCollector("v1.2.3", nil)
 	if n := testutil.CollectAndCount(c, "shaper_build_info"); n != 1 {
 		t.Fatalf("build_info: %d series, want 1", n)
+	}
+}
+
+func TestCached(t *testing.T) {
+	n := 0
+	src := SourceFunc(func() (*Reading, error) {
+		n++
+		return &Reading{Flows: []FlowSample{{Active: uint64(n)}}}, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCached(ctx, src, time.Hour)
+	for range 3 {
+		r, err := c.Read()
+		if err != nil || r.Flows[0].Active != 1 {
+			t.Fatalf("read %v %v: want the first reading, served again", r, err)
+		}
 	}
 }

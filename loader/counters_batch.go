@@ -13,7 +13,7 @@ import (
 
 // batchSize is how many entries one BPF_MAP_LOOKUP_BATCH call reads: a
 // scrape's cost stays a few syscalls per map however many apps there are.
-const batchSize = 4096
+const batchSize = 16384
 
 // readCountersBatch sums a per-CPU counter array in batches; kernels
 // without batch lookups fall back to the iterator (one syscall per entry).

@@ -23,6 +23,7 @@ type serveFlags struct {
 	attach    string
 	poll      time.Duration
 	logFormat string
+	flowEvery time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -45,6 +46,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.attach, "attach", "auto", "with --policy: how to attach the classifier: auto (probe), tcx or tc (clsact)")
 	fl.DurationVar(&f.poll, "poll", 2*time.Second, "with --policy: how often to look for a change of the file")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.DurationVar(&f.flowEvery, "flow-count-interval", 5*time.Second, "how often to count the flow tables (a walk over every flow; scrapes serve the last count)")
 	netnsFlag(cmd, &f.opts.Netns)
 	return cmd
 }
@@ -76,7 +78,10 @@ func runServe(ctx context.Context, f serveFlags) error {
 		f.opts.Health = p.Health
 		go p.Watch(ctx, hup, f.poll)
 	}
-	err = exporter.Serve(ctx, f.opts, exporter.StatusSource{Netns: f.opts.Netns}, exporter.FlowSource{Netns: f.opts.Netns})
+	// The flow table's size is counted in the background: its walk grows
+	// with the flows, and a scrape should not.
+	flows := exporter.NewCached(ctx, exporter.FlowSource{Netns: f.opts.Netns}, f.flowEvery)
+	err = exporter.Serve(ctx, f.opts, exporter.StatusSource{Netns: f.opts.Netns}, flows)
 	if err == nil {
 		log.Info("stopped; shaping stays in place")
 	}
