@@ -20,7 +20,7 @@ type StatusSource struct {
 
 // Read takes one status reading and flattens it into samples.
 func (s StatusSource) Read() (*Reading, error) {
-	rep, err := shaper.Status(shaper.StatusOptions{Netns: s.Netns})
+	rep, err := shaper.Status(shaper.StatusOptions{Netns: s.Netns, CountersOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("read status: %w", err)
 	}

@@ -78,6 +78,9 @@ bench "apply time (shaper.Apply in a fresh lab namespace)" ./shaper/ TestBenchAp
 # 5. The lab builder.
 bench "netlab: 50-node lab up and down" ./netlab/ TestBenchLab50 stdout
 
+# 6. shaper serve: scrape latency and memory at the classifier's limits.
+bench "shaper serve: scrape latency and memory" ./exporter/ TestBenchServe stdout
+
 echo
 if [ $failed != 0 ]; then
 	echo "make bench: some benchmarks failed (see above)" >&2

@@ -20,6 +20,10 @@ type StatusOptions struct {
 	AllNetns bool          // show every namespace
 	Ifaces   []string      // none: every managed interface
 	Sample   time.Duration // >0: measure live rates over this interval
+	// CountersOnly reads what metrics need and nothing else: no drift
+	// check, no hook listing, no search of other namespaces (the exporter
+	// reads at every scrape).
+	CountersOnly bool
 }
 
 // StatusReport is what `shaper status` shows: per managed interface, the
@@ -90,8 +94,12 @@ func Status(o StatusOptions) (*StatusReport, error) {
 	if o.AllNetns && o.Netns != "" {
 		return nil, badInput(fmt.Errorf("--netns %s and --all-namespaces: give one of them", o.Netns))
 	}
-	if err := ensureLayout(); err != nil {
-		return nil, err
+	// The exporter reads at every scrape: it leaves moving an older
+	// shaper's state files to apply and status.
+	if !o.CountersOnly {
+		if err := ensureLayout(); err != nil {
+			return nil, err
+		}
 	}
 	scope := o.Netns
 	if o.AllNetns {
@@ -106,18 +114,20 @@ func Status(o StatusOptions) (*StatusReport, error) {
 			return nil, err
 		}
 	}
-	others, err := otherNetns(scope)
-	if err != nil {
-		return nil, err
+	var others []string
+	if !o.CountersOnly {
+		if others, err = otherNetns(scope); err != nil {
+			return nil, err
+		}
 	}
 	t0 := time.Now()
-	first, err := collect(states)
+	first, err := collect(states, o.CountersOnly)
 	if err != nil || o.Sample <= 0 {
 		return &StatusReport{Interfaces: first, OtherNetns: others}, err
 	}
 	time.Sleep(o.Sample - time.Since(t0))
 	t1 := time.Now()
-	second, err := collect(states)
+	second, err := collect(states, o.CountersOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +155,10 @@ func otherNetns(scope string) ([]string, error) {
 	return out, nil
 }
 
-func collect(states []*State) ([]IfaceStatus, error) {
+func collect(states []*State, countersOnly bool) ([]IfaceStatus, error) {
 	out := make([]IfaceStatus, 0, len(states))
 	for _, st := range states {
-		s, err := collectOne(st)
+		s, err := collectOne(st, countersOnly)
 		if err != nil {
 			return nil, fmt.Errorf("status of %s: %w", st.label(), err)
 		}
@@ -157,7 +167,7 @@ func collect(states []*State) ([]IfaceStatus, error) {
 	return out, nil
 }
 
-func collectOne(st *State) (IfaceStatus, error) {
+func collectOne(st *State, countersOnly bool) (IfaceStatus, error) {
 	s := IfaceStatus{Netns: st.Netns, Iface: st.Iface, Source: st.Source, AppliedAt: st.AppliedAt, Attach: st.Attach, Drift: []string{}}
 	egress, err := plan.Keeping(st.Interface.Egress, st.Minors)
 	if err != nil {
@@ -177,6 +187,10 @@ func collectOne(st *State) (IfaceStatus, error) {
 			return nil
 		}
 		s.Present = true
+		if countersOnly {
+			cur, err = readCounters64(link)
+			return err
+		}
 		if cur, err = ReadState(h, link); err != nil {
 			return err
 		}
@@ -202,14 +216,18 @@ func collectOne(st *State) (IfaceStatus, error) {
 	if s.Egress, err = dirStatus(st, loader.Egress, egress, cur, names); err != nil {
 		return s, err
 	}
-	s.checkHook(loader.Egress)
+	if !countersOnly {
+		s.checkHook(loader.Egress)
+	}
 	if st.Interface.Ingress != nil {
 		in, err := dirStatus(st, loader.Ingress, nil, nil, names)
 		if err != nil {
 			return s, err
 		}
 		s.Ingress = &in
-		s.checkHook(loader.Ingress)
+		if !countersOnly {
+			s.checkHook(loader.Ingress)
+		}
 	}
 	return s, nil
 }
@@ -316,4 +334,21 @@ func fillAppRates(a, b []AppStatus, rate func(x, y uint64) uint64) {
 	for j := range b {
 		b[j].NowBits = rate(prev[b[j].ID], b[j].Bytes)
 	}
+}
+
+// readCounters64 is ReadState's counters alone: one qdisc and one class
+// dump, no parameters (metrics take the configured rates from the plan).
+func readCounters64(link netlink.Link) (*plan.KernelState, error) {
+	root, classes, err := readStats64(link.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", link.Attrs().Name, err)
+	}
+	st := &plan.KernelState{}
+	if root != nil {
+		st.Root = &plan.QdiscState{Stats: *root}
+	}
+	for id, c := range classes {
+		st.Classes = append(st.Classes, plan.ClassState{ClassID: id, Stats: c})
+	}
+	return st, nil
 }
