@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -42,8 +41,8 @@ func shaperBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "shaper")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		out, err := exec.Command(goTool, "build", "-o", binPath, "../cmd/shaper").CombinedOutput()
+		// The go that runs the tests is on PATH (make, go test).
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/shaper").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 )
@@ -70,7 +71,7 @@ func Serve(ctx context.Context, o Options, sources ...Source) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(o.Version, o.Log, sources...),
-		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), prometheus.NewGoCollector())
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	srv := &http.Server{Handler: mux(reg, o), ReadHeaderTimeout: 10 * time.Second}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
