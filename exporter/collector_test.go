@@ -20,6 +20,7 @@ func fixtureStatus() *shaper.StatusReport {
 	return &shaper.StatusReport{Interfaces: []shaper.IfaceStatus{{
 		Netns: "lab", Iface: "eth0",
 		Egress: shaper.DirStatus{Mode: "htb", Classes: []shaper.ClassStatus{
+			{ID: "1:1", RateBits: 100_000_000, CeilBits: 100_000_000, Stats: shaper.Stats{Bytes: 1<<40 + 1500, Packets: 5_000_000_001}},
 			{Name: "web", ID: "1:10", RateBits: 50_000_000, CeilBits: 100_000_000,
 				Stats: shaper.Stats{Bytes: 1 << 40, Packets: 5_000_000_000, Drops: 7, Overlimits: 1234, Backlog: 3028, Qlen: 2}, BPFPackets: 1},
 			{Name: "other", ID: "1:20", RateBits: 20_000_000, CeilBits: 100_000_000, Stats: shaper.Stats{Bytes: 1500, Packets: 1}},
@@ -138,5 +139,16 @@ func TestCached(t *testing.T) {
 		if err != nil || r.Flows[0].Active != 1 {
 			t.Fatalf("read %v %v: want the first reading, served again", r, err)
 		}
+	}
+}
+
+// The unnamed top class is "root", or its id when a class is called root.
+func TestClassName(t *testing.T) {
+	top := shaper.ClassStatus{ID: "1:1"}
+	if got := className(top, []shaper.ClassStatus{top, {Name: "web"}}); got != "root" {
+		t.Errorf("got %q, want root", got)
+	}
+	if got := className(top, []shaper.ClassStatus{top, {Name: "root"}}); got != "1:1" {
+		t.Errorf("got %q, want 1:1", got)
 	}
 }

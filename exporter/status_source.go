@@ -46,7 +46,7 @@ func FromStatus(rep *shaper.StatusReport) *Reading {
 
 func (r *Reading) addDir(w Where, d shaper.DirStatus) {
 	for _, c := range d.Classes {
-		r.Classes = append(r.Classes, ClassSample{Where: w, Class: c.Name,
+		r.Classes = append(r.Classes, ClassSample{Where: w, Class: className(c, d.Classes),
 			Bytes: c.Stats.Bytes, Packets: c.Stats.Packets, Drops: uint64(c.Stats.Drops),
 			Overlimits: uint64(c.Stats.Overlimits), Backlog: uint64(c.Stats.Backlog), Qlen: uint64(c.Stats.Qlen),
 			RateBytes: c.RateBits / 8, CeilBytes: c.CeilBits / 8})
@@ -95,4 +95,19 @@ func classesCounted(d *shaper.DirStatus) uint64 {
 		}
 	}
 	return n
+}
+
+// className labels a class. The HTB class at the top, which holds the
+// interface's rate, has no name in the policy: it is "root" as a TBF root
+// is, or its id if a class of the policy is called root.
+func className(c shaper.ClassStatus, all []shaper.ClassStatus) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	for _, o := range all {
+		if o.Name == "root" {
+			return c.ID
+		}
+	}
+	return "root"
 }
