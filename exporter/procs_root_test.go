@@ -58,8 +58,8 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	out  *lockedBuffer
-	done chan error
-	once sync.Once
+	done chan struct{} // closed once the process is reaped
+	err  error         // its exit, valid after done
 }
 
 type lockedBuffer struct {
@@ -85,13 +85,16 @@ func (l *lockedBuffer) String() string {
 func start(t *testing.T, name string, limit time.Duration, argv ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	p := &proc{name: name, cmd: exec.CommandContext(ctx, argv[0], argv[1:]...), out: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &proc{name: name, cmd: exec.CommandContext(ctx, argv[0], argv[1:]...), out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
 		p.kill()
 		cancel()
@@ -104,10 +107,25 @@ func start(t *testing.T, name string, limit time.Duration, argv ...string) *proc
 
 // kill sends SIGKILL to the process (by its PID) and reaps it.
 func (p *proc) kill() {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// exited waits up to limit for the process to end and returns its exit.
+func (p *proc) exited(t *testing.T, limit time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(limit):
+		t.Fatalf("%s still runs after %s", p.name, limit)
+		return nil
+	}
 }
 
 // freePort asks the kernel for a free loopback port.

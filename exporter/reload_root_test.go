@@ -96,4 +96,18 @@ func TestServeReload(t *testing.T) {
 	if _, body, _ := httpGet(health); body != "ok\n" {
 		t.Errorf("/healthz after a good re-apply: %q", body)
 	}
+
+	// SIGTERM: serve exits 0 and the shaping stays.
+	if err := serve.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.exited(t, 10*time.Second); err != nil {
+		t.Errorf("serve after SIGTERM: %v", err)
+	}
+	if left, _ := classBytes(t, lab); len(left) != len(after) || left[otherID] < after[otherID] {
+		t.Errorf("classes after SIGTERM: %v, want %v kept", left, after)
+	}
+	if !strings.Contains(serve.out.String(), "shaping stays in place") {
+		t.Error("serve did not log that the shaping stays")
+	}
 }
