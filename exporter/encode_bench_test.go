@@ -3,7 +3,10 @@ package exporter
 import (
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +28,11 @@ func BenchmarkScrapeEncode(b *testing.B) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector("bench", nil, SourceFunc(func() (*Reading, error) { return r, nil })))
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	for _, enc := range []string{"gzip", "identity"} {
-		b.Run(enc, func(b *testing.B) {
+	handlers := map[string]http.Handler{"promhttp": promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), "serve": metricsHandler(reg, slog.New(slog.DiscardHandler))}
+	for _, name := range []string{"promhttp-gzip", "serve-gzip", "serve-identity"} {
+		h := handlers[strings.Split(name, "-")[0]]
+		enc := strings.Split(name, "-")[1]
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				req := httptest.NewRequest("GET", "/metrics", nil)
 				req.Header.Set("Accept-Encoding", enc)

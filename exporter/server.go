@@ -103,9 +103,7 @@ func Serve(ctx context.Context, o Options, sources ...Source) error {
 
 func mux(reg *prometheus.Registry, o Options) *http.ServeMux {
 	m := http.NewServeMux()
-	m.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError,
-		MaxRequestsInFlight: 4, Timeout: 30 * time.Second}))
+	m.Handle("/metrics", metricsHandler(reg, o.Log))
 	m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if o.Health != nil {
 			if msg := o.Health(); msg != "" {
@@ -125,6 +123,13 @@ func mux(reg *prometheus.Registry, o Options) *http.ServeMux {
 			`<p><a href="/metrics">metrics</a> · <a href="/healthz">health</a></p></body></html>`+"\n", o.Version)
 	})
 	return m
+}
+
+// metricsHandler serves the registry, gzipped at best speed (gzip.go).
+func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	return gzipFast(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4, Timeout: 30 * time.Second, DisableCompression: true}))
 }
 
 // inputError marks the user's input as the cause: exit code 2.

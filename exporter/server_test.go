@@ -95,6 +95,18 @@ func TestServeEndpoints(t *testing.T) {
 	if code, body := get(t, base+"/healthz", "", ""); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
+	// Without gzip asked for, the body comes plain.
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "" || !strings.Contains(string(plain), "shaper_flows_active") {
+		t.Errorf("identity: encoding %q, body %d bytes", resp.Header.Get("Content-Encoding"), len(plain))
+	}
 	if code, _ := get(t, base+"/nope", "", ""); code != 404 {
 		t.Errorf("/nope: %d, want 404", code)
 	}
@@ -138,5 +150,14 @@ func TestServeUnhealthy(t *testing.T) {
 	base := serve(t, Options{Health: func() string { return "policy p.yaml not applied" }})
 	if code, body := get(t, base+"/healthz", "", ""); code != 200 || !strings.Contains(body, "not applied") {
 		t.Errorf("/healthz: %d %q", code, body)
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{"gzip": true, "gzip, deflate": true, "deflate, gzip;q=0.5": true,
+		"gzip;q=0": false, "identity": false, "": false, "x-gzip": false} {
+		if got := acceptsGzip(h); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
+		}
 	}
 }
