@@ -30,6 +30,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary shaperBinary built, once every test ran.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // shaperBinary builds cmd/shaper once per test run: kill -9 needs a
 // process of its own.
 func shaperBinary(t *testing.T) string {
