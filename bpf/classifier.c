@@ -630,6 +630,20 @@ static __always_inline int match(struct tuple *t, __u32 gen, const struct gen_in
 	return -1;
 }
 
+/* evaluate is match() as a global function: the verifier checks it once
+ * for any tuple, instead of once for every path through the parser (with
+ * the flow table in front of it, those paths more than doubled what it
+ * walked). Only flow table misses pay for the call. */
+__noinline int evaluate(struct tuple *t, __u32 gen)
+{
+	gen &= 1;
+	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
+
+	if (!t || !gi)
+		return -1;
+	return match(t, gen, gi);
+}
+
 static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packets)
 {
 	struct counter *c = bpf_map_lookup_elem(map, &idx);
@@ -640,44 +654,69 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packe
 	c->packets += packets;
 }
 
-SEC("tc")
-int shaper_classify(struct __sk_buff *skb)
+#include "flow.h"
+
+/* tag sets the class and counts the packet in its app and class. */
+static __always_inline int tag(struct __sk_buff *skb, const struct sel_val *res, __u64 bytes, __u32 packets)
 {
-	struct tuple t = {};
-	const struct sel_val *res = 0;
-	__u32 zero = 0, gen = 0, k;
-
-	const struct config *cfg = bpf_map_lookup_elem(&config_map, &zero);
-	if (cfg)
-		gen = cfg->gen & 1;
-	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
-	if (!gi)
-		return TCX_NEXT; /* cannot happen: gen is 0 or 1 */
-
-	int ok = parse_skb(skb, &t) == 0;
-	if (ok) {
-		if (ingress)
-			swap_tuple(&t);
-		int idx = match(&t, gen, gi);
-		if (idx >= 0) {
-			k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
-			res = bpf_map_lookup_elem(&sel, &k);
-		}
-	}
-	if (!res)
-		res = &gi->def;
-
-	/* wire_len and max(gso_segs, 1) equal HTB's own byte and packet counts
-	 * at egress; at ingress the bytes are computed. */
-	__u32 packets = skb->gso_segs ? skb->gso_segs : 1;
-	__u64 bytes = ingress ? ingress_bytes(skb, &t, ok, packets) : skb->wire_len;
-
 	count(&app_stats, res->app, bytes, packets);
 	if (shaped) {
 		skb->priority = res->classid;
 		count(&class_stats, res->class_slot, bytes, packets);
 	}
 	return TCX_NEXT;
+}
+
+SEC("tc")
+int shaper_classify(struct __sk_buff *skb)
+{
+	struct tuple t = {};
+	const struct sel_val *res = 0;
+	__u32 zero = 0, gen = 0, cgen = 0, k;
+	struct flow_key fk;
+	int dir = ingress ? FLOW_DOWN : FLOW_UP;
+
+	const struct config *cfg = bpf_map_lookup_elem(&config_map, &zero);
+	if (cfg) {
+		cgen = cfg->gen; /* a counter: flow entries compare it whole */
+		gen = cgen & 1;
+	}
+	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
+	if (!gi)
+		return TCX_NEXT; /* cannot happen: gen is 0 or 1 */
+
+	int ok = parse_skb(skb, &t) == 0;
+
+	/* wire_len and max(gso_segs, 1) equal HTB's own byte and packet counts
+	 * at egress; at ingress the bytes are computed. */
+	__u32 packets = skb->gso_segs ? skb->gso_segs : 1;
+	__u64 bytes = ingress ? ingress_bytes(skb, &t, ok, packets) : skb->wire_len;
+
+	if (!ok)
+		return tag(skb, &gi->def, bytes, packets); /* non-IP: not a flow */
+	if (ingress)
+		swap_tuple(&t);
+
+	/* A flow whose verdict for this direction is current skips match(). */
+	flow_key_of(&t, &fk);
+	struct flow_val *fe = bpf_map_lookup_elem(&flows, &fk);
+	struct sel_val cached;
+	if (flow_verdict(fe, dir, cgen, &cached)) {
+		flow_count(fe, dir, bytes, packets);
+		return tag(skb, &cached, bytes, packets);
+	}
+
+	int idx = evaluate(&t, gen);
+	if (idx >= 0) {
+		k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
+		res = bpf_map_lookup_elem(&sel, &k);
+	}
+	if (!res)
+		res = &gi->def;
+	struct flow_upd u = { .bytes = bytes, .packets = packets, .gen = cgen, .l3 = t.l3, .l4 = t.l4,
+			      .tcp = t.proto == IPPROTO_TCP && t.has_ports };
+	flow_store(skb, &fk, res, &u);
+	return tag(skb, res, bytes, packets);
 }
 
 char __license[] SEC("license") = "Dual MIT/GPL";
