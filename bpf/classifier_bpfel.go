@@ -65,7 +65,8 @@ type ClassifierFlowKey struct {
 	Dport  uint16
 	Src    [16]uint8
 	Dst    [16]uint8
-	Pad    uint16
+	Ports  uint8
+	Pad    uint8
 }
 
 type ClassifierFlowVal struct {

@@ -26,7 +26,8 @@ struct flow_key {
 	__u8 proto;
 	__u16 sport, dport; /* host order */
 	__u8 src[16], dst[16]; /* IPv4: the first 4 bytes, the rest zero */
-	__u16 pad;
+	__u8 ports; /* 1: the ports are the packet's (match() tells port 0 from none) */
+	__u8 pad;
 };
 
 /* Per direction ([FLOW_UP] from the egress hook, [FLOW_DOWN] from the
@@ -69,6 +70,7 @@ static __always_inline void flow_key_of(const struct tuple *t, struct flow_key *
 	 * of a zeroed tuple): no branch on the family. */
 	__builtin_memcpy(k->src, t->addr_src, 16);
 	__builtin_memcpy(k->dst, t->addr_dst, 16);
+	k->ports = t->has_ports;
 	k->pad = 0;
 }
 
