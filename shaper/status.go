@@ -44,7 +44,10 @@ type IfaceStatus struct {
 	Egress    DirStatus            `json:"egress"`
 	Ingress   *DirStatus           `json:"ingress,omitempty"`
 	Hooks     []loader.HookProgram `json:"hooks"`
-	Drift     []string             `json:"drift"` // empty: the kernel matches the applied policy
+	// Flows is the fill of the interface's flow table (both hooks share
+	// it); nil before the first packet's apply made one.
+	Flows *loader.FlowTable `json:"flows,omitempty"`
+	Drift []string          `json:"drift"` // empty: the kernel matches the applied policy
 }
 
 // DirStatus is one direction of an interface.
@@ -199,6 +202,9 @@ func collectOne(st *State) (IfaceStatus, error) {
 	} else if err != nil {
 		return s, err
 	}
+	if s.Flows, err = flowTable(st); err != nil {
+		return s, err
+	}
 	if s.Egress, err = dirStatus(st, loader.Egress, egress, cur, names); err != nil {
 		return s, err
 	}
@@ -236,6 +242,14 @@ func dirStatus(st *State, dir loader.Direction, egress *plan.Plan, cur *plan.Ker
 		d.Mode = egress.Kind
 		d.Classes = classStatuses(egress, cur, classCnt)
 	}
+	// Every app of the policy is listed, counted or not.
+	for _, a := range st.Apps {
+		if id, ok := st.AppIDs[a.Name]; ok {
+			if _, counted := appCnt[id]; !counted {
+				d.Apps = append(d.Apps, AppStatus{Name: a.Name, ID: id})
+			}
+		}
+	}
 	for id, c := range appCnt {
 		name, ok := names[id]
 		if !ok {
@@ -245,7 +259,12 @@ func dirStatus(st *State, dir loader.Direction, egress *plan.Plan, cur *plan.Ker
 			Removed: id != 0 && !slices.ContainsFunc(st.Apps, func(a policy.App) bool { return a.Name == name })})
 	}
 	d.Retired = st.Retired[dir.String()]
-	sort.Slice(d.Apps, func(i, j int) bool { return d.Apps[i].Bytes > d.Apps[j].Bytes })
+	sort.SliceStable(d.Apps, func(i, j int) bool {
+		if d.Apps[i].Bytes != d.Apps[j].Bytes {
+			return d.Apps[i].Bytes > d.Apps[j].Bytes
+		}
+		return d.Apps[i].Name < d.Apps[j].Name
+	})
 	return d, nil
 }
 
@@ -316,4 +335,16 @@ func fillAppRates(a, b []AppStatus, rate func(x, y uint64) uint64) {
 	for j := range b {
 		b[j].NowBits = rate(prev[b[j].ID], b[j].Bytes)
 	}
+}
+
+// flowTable reads the fill of st's flow table; nil when there is none.
+func flowTable(st *State) (*loader.FlowTable, error) {
+	ft, err := loader.ReadFlowTable(loader.SharedDir(st.Netns, st.Iface))
+	if err != nil {
+		return nil, err
+	}
+	if ft.Capacity == 0 {
+		return nil, nil
+	}
+	return &ft, nil
 }
