@@ -83,6 +83,7 @@ type AppStatus struct {
 	Packets uint64 `json:"packets"`
 	NowBits uint64 `json:"now_bits,omitempty"`
 	Removed bool   `json:"removed,omitempty"` // gone from the policy; its id is reused when needed
+	Class   string `json:"class,omitempty"`   // the class the app's traffic goes to (shaped directions)
 }
 
 // UnmatchedApp names the traffic no app matches.
@@ -258,6 +259,16 @@ func dirStatus(st *State, dir loader.Direction, egress *plan.Plan, cur *plan.Ker
 		d.Apps = append(d.Apps, AppStatus{Name: name, ID: id, Bytes: c.Bytes, Packets: c.Packets,
 			Removed: id != 0 && !slices.ContainsFunc(st.Apps, func(a policy.App) bool { return a.Name == name })})
 	}
+	if egress != nil && dir == loader.Egress {
+		classes := appClasses(st.Interface.Egress)
+		for i := range d.Apps {
+			if c, ok := classes[d.Apps[i].Name]; ok {
+				d.Apps[i].Class = c
+			} else if !d.Apps[i].Removed {
+				d.Apps[i].Class = st.Interface.Egress.Default
+			}
+		}
+	}
 	d.Retired = st.Retired[dir.String()]
 	sort.SliceStable(d.Apps, func(i, j int) bool {
 		if d.Apps[i].Bytes != d.Apps[j].Bytes {
@@ -347,4 +358,22 @@ func flowTable(st *State) (*loader.FlowTable, error) {
 		return nil, nil
 	}
 	return &ft, nil
+}
+
+// appClasses maps each app to the leaf class that lists it.
+func appClasses(d *policy.Direction) map[string]string {
+	out := map[string]string{}
+	var walk func([]policy.Class)
+	walk = func(cs []policy.Class) {
+		for _, c := range cs {
+			for _, a := range c.Apps {
+				out[a] = c.Name
+			}
+			walk(c.Classes)
+		}
+	}
+	if d != nil {
+		walk(d.Classes)
+	}
+	return out
 }
