@@ -154,4 +154,3 @@ func bytesText(b uint64) string {
 	}
 	return fmt.Sprintf("%.1f%ciB", float64(b)/float64(div), "KMGTP"[exp])
 }
-
