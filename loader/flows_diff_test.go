@@ -3,6 +3,8 @@ package loader
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/shaperdev/shaper/bpf"
@@ -56,6 +58,9 @@ func TestFlowTableDifferential(t *testing.T) {
 	policies, frames := 400, 30
 	if testing.Short() {
 		policies = 60
+	}
+	if n, err := strconv.Atoi(os.Getenv("SHAPER_DIFF_POLICIES")); err == nil {
+		policies = n
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	var pool []pooled
