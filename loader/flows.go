@@ -56,7 +56,7 @@ func MonotonicNow() uint64 {
 }
 
 // flowBatch is how many entries one BatchLookup call reads.
-const flowBatch = 4096
+const flowBatch = 512
 
 // ReadFlows reads every entry of the flow table pinned in sharedDir
 // (SharedDir) in batches, and its fill. No pins yet: no flows, no error.
