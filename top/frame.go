@@ -68,11 +68,21 @@ func Build(prev, cur *Sample) Frame {
 		}
 		return float64(now-was) * 8 / dt
 	}
+	var fdt float64
+	if prev != nil {
+		fdt = cur.FlowsAt.Sub(prev.FlowsAt).Seconds()
+	}
+	flowRate := func(was, now uint64) float64 {
+		if fdt <= 0 || now < was {
+			return 0
+		}
+		return float64(now-was) * 8 / fdt
+	}
 	old := index(prev)
 	for _, ifc := range cur.Report.Interfaces {
 		f.Classes = append(f.Classes, classRows(ifc, old, rate)...)
 		f.Apps = append(f.Apps, appRows(ifc, old, rate)...)
-		f.Flows = append(f.Flows, flowRows(ifc, cur.Flows[ifc.Iface], old, rate)...)
+		f.Flows = append(f.Flows, flowRows(ifc, cur.Flows[ifc.Iface], old, flowRate)...)
 		if t := ifc.Flows; t != nil {
 			f.Tables = append(f.Tables, fmt.Sprintf("%s flows: %d of %d (%.1f%%), %d evictions",
 				ifc.Iface, t.Entries, t.Capacity, 100*float64(t.Entries)/float64(max(t.Capacity, 1)), t.Evictions))

@@ -26,6 +26,9 @@ type Sample struct {
 	At     time.Time
 	Report *shaper.StatusReport
 	Flows  map[string][]loader.Flow // by interface name
+	// FlowsAt is when the flows were read (after the counters: reading
+	// them takes a while, and flow rates must not pay for it).
+	FlowsAt time.Time
 }
 
 // Read takes one sample.
@@ -36,6 +39,7 @@ func Read(o Options) (*Sample, error) {
 		return nil, err
 	}
 	s := &Sample{At: at, Report: rep, Flows: map[string][]loader.Flow{}}
+	t0 := time.Now()
 	for _, ifc := range rep.Interfaces {
 		fl, _, err := loader.ReadFlows(loader.SharedDir(ifc.Netns, ifc.Iface))
 		if err != nil {
@@ -43,5 +47,6 @@ func Read(o Options) (*Sample, error) {
 		}
 		s.Flows[ifc.Iface] = fl
 	}
+	s.FlowsAt = t0.Add(time.Since(t0) / 2)
 	return s, nil
 }
