@@ -173,7 +173,9 @@ __noinline int flow_store(struct __sk_buff *skb, const struct flow_key *k, const
 
 	if (!k || !v || !u)
 		return 0;
-	struct flow_val *e = bpf_map_lookup_elem(&flows, k);
+	/* A copy on the stack: 6.1 takes no argument memory as a map key. */
+	struct flow_key key = *k;
+	struct flow_val *e = bpf_map_lookup_elem(&flows, &key);
 	if (!e) {
 		flow_miss(FLOW_MISS_ALL);
 		if (u->tcp && !tcp_syn(skb, u->l3, u->l4))
@@ -187,8 +189,8 @@ __noinline int flow_store(struct __sk_buff *skb, const struct flow_key *k, const
 		 * (aligned) stack pointer, which the verifier refuses. Until
 		 * it is set, a packet on another CPU finds no verdict and
 		 * evaluates the rules itself. */
-		bpf_map_update_elem(&flows, k, &n, BPF_NOEXIST);
-		e = bpf_map_lookup_elem(&flows, k);
+		bpf_map_update_elem(&flows, &key, &n, BPF_NOEXIST);
+		e = bpf_map_lookup_elem(&flows, &key);
 		if (!e)
 			return 0;
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,10 +20,6 @@ func TestBenchTopCPU(t *testing.T) {
 		t.Skip("benchmark: set SHAPER_BENCH=1 (make bench)")
 	}
 	labtest.Root(t)
-	bin := filepath.Join(t.TempDir(), "shaper")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	lab := topLab(t, 30)
 	fmt.Printf("%-12s %10s %8s\n", "interval", "cpu s/10s", "cpu %")
 	for _, iv := range []string{"1s", "250ms"} {
@@ -33,8 +28,8 @@ func TestBenchTopCPU(t *testing.T) {
 			out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
 			return string(out), err
 		}
-		if out, err := tmux("new-session", "-d", "-s", "top", "-x", "180", "-y", "50",
-			bin, "top", "--netns", lab.Netns("client"), "--interval", iv); err != nil {
+		if out, err := tmux(append([]string{"new-session", "-d", "-s", "top", "-x", "180", "-y", "50"},
+			tmuxShaper("top", "--netns", lab.Netns("client"), "--interval", iv)...)...); err != nil {
 			t.Fatalf("tmux: %v\n%s", err, out)
 		}
 		out, err := tmux("list-panes", "-t", "top", "-F", "#{pane_pid}")

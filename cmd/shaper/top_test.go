@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,23 @@ import (
 	"github.com/shaperdev/shaper/netlab"
 	"github.com/shaperdev/shaper/netlab/labtest"
 )
+
+// TestMain runs the CLI itself when a test starts this test binary as
+// shaper (in tmux): no toolchain needed where the tests run (the VM).
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const runMainEnv = "SHAPER_TEST_RUN_MAIN"
+
+// tmuxShaper is the tmux new-session arguments that run shaper with args.
+func tmuxShaper(args ...string) []string {
+	return append([]string{"-e", runMainEnv + "=1", os.Args[0]}, args...)
+}
 
 // requireComm makes the top test insist on the process name of the
 // iperf3 flow. Flows carry pid and comm once socket records are read
@@ -160,10 +176,6 @@ func TestTopTmux(t *testing.T) {
 		}
 		t.Skip("tmux is missing (make deps)")
 	}
-	bin := filepath.Join(t.TempDir(), "shaper")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	lab := topLab(t, 15)
 	sock := labtest.UniqueName("shtop")
 	tmux := func(args ...string) (string, error) {
@@ -171,8 +183,8 @@ func TestTopTmux(t *testing.T) {
 		return string(out), err
 	}
 	t.Cleanup(func() { _, _ = tmux("kill-server") })
-	if out, err := tmux("new-session", "-d", "-s", "top", "-x", "180", "-y", "50",
-		bin, "top", "--netns", lab.Netns("client"), "--interval", "500ms"); err != nil {
+	if out, err := tmux(append([]string{"new-session", "-d", "-s", "top", "-x", "180", "-y", "50"},
+		tmuxShaper("top", "--netns", lab.Netns("client"), "--interval", "500ms")...)...); err != nil {
 		t.Fatalf("tmux: %v\n%s", err, out)
 	}
 	screen := func() string {
