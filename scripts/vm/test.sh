@@ -100,6 +100,9 @@ copy_tools() {
 		mkdir -p "$root/opt/tools/bin"
 		ln -sf "$(readlink -f "$p")" "$root/opt/tools/bin/$t"
 	done
+	# tmux refuses to start without a UTF-8 locale (it tries C.UTF-8).
+	[ -d /usr/lib/locale/C.utf8 ] && cp -a --parents /usr/lib/locale/C.utf8 "$root"
+	return 0
 }
 
 # copy_modules copies MODULES and what they depend on (modules.dep), and
