@@ -656,17 +656,6 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packe
 
 #include "flow.h"
 
-/* tag sets the class and counts the packet in its app and class. */
-static __always_inline int tag(struct __sk_buff *skb, const struct sel_val *res, __u64 bytes, __u32 packets)
-{
-	count(&app_stats, res->app, bytes, packets);
-	if (shaped) {
-		skb->priority = res->classid;
-		count(&class_stats, res->class_slot, bytes, packets);
-	}
-	return TCX_NEXT;
-}
-
 SEC("tc")
 int shaper_classify(struct __sk_buff *skb)
 {
@@ -674,7 +663,8 @@ int shaper_classify(struct __sk_buff *skb)
 	const struct sel_val *res = 0;
 	__u32 zero = 0, gen = 0, cgen = 0, k;
 	struct flow_key fk;
-	int dir = ingress ? FLOW_DOWN : FLOW_UP;
+	struct sel_val cached;
+	int dir = ingress ? FLOW_DOWN : FLOW_UP, hit = 0;
 
 	const struct config *cfg = bpf_map_lookup_elem(&config_map, &zero);
 	if (cfg) {
@@ -692,31 +682,38 @@ int shaper_classify(struct __sk_buff *skb)
 	__u32 packets = skb->gso_segs ? skb->gso_segs : 1;
 	__u64 bytes = ingress ? ingress_bytes(skb, &t, ok, packets) : skb->wire_len;
 
-	if (!ok)
-		return tag(skb, &gi->def, bytes, packets); /* non-IP: not a flow */
-	if (ingress)
-		swap_tuple(&t);
-
-	/* A flow whose verdict for this direction is current skips match(). */
-	flow_key_of(&t, &fk);
-	struct flow_val *fe = bpf_map_lookup_elem(&flows, &fk);
-	struct sel_val cached;
-	if (flow_verdict(fe, dir, cgen, &cached)) {
-		flow_count(fe, dir, bytes, packets);
-		return tag(skb, &cached, bytes, packets);
-	}
-
-	int idx = evaluate(&t, gen);
-	if (idx >= 0) {
-		k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
-		res = bpf_map_lookup_elem(&sel, &k);
+	if (ok) {
+		if (ingress)
+			swap_tuple(&t);
+		/* A flow whose verdict for this direction is current skips the rules. */
+		flow_key_of(&t, &fk);
+		struct flow_val *fe = bpf_map_lookup_elem(&flows, &fk);
+		hit = flow_verdict(fe, dir, cgen, &cached);
+		if (hit) {
+			flow_count(fe, dir, bytes, packets);
+			res = &cached;
+		} else {
+			int idx = evaluate(&t, gen);
+			if (idx >= 0) {
+				k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
+				res = bpf_map_lookup_elem(&sel, &k);
+			}
+		}
 	}
 	if (!res)
 		res = &gi->def;
-	struct flow_upd u = { .bytes = bytes, .packets = packets, .gen = cgen, .l3 = t.l3, .l4 = t.l4,
-			      .tcp = t.proto == IPPROTO_TCP && t.has_ports };
-	flow_store(skb, &fk, res, &u);
-	return tag(skb, res, bytes, packets);
+	if (ok && !hit) {
+		struct flow_upd u = { .bytes = bytes, .packets = packets, .gen = cgen, .l3 = t.l3, .l4 = t.l4,
+				      .tcp = t.proto == IPPROTO_TCP && t.has_ports };
+		flow_store(skb, &fk, res, &u);
+	}
+
+	count(&app_stats, res->app, bytes, packets);
+	if (shaped) {
+		skb->priority = res->classid;
+		count(&class_stats, res->class_slot, bytes, packets);
+	}
+	return TCX_NEXT;
 }
 
 char __license[] SEC("license") = "Dual MIT/GPL";
