@@ -101,7 +101,9 @@ copy_tools() {
 		ln -sf "$(readlink -f "$p")" "$root/opt/tools/bin/$t"
 	done
 	# tmux refuses to start without a UTF-8 locale (it tries C.UTF-8).
-	[ -d /usr/lib/locale/C.utf8 ] && cp -a --parents /usr/lib/locale/C.utf8 "$root"
+	if [ -d /usr/lib/locale/C.utf8 ]; then
+		mkdir -p "$root/usr/lib/locale" && cp -a /usr/lib/locale/C.utf8 "$root/usr/lib/locale/"
+	fi
 	return 0
 }
 
