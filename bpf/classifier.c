@@ -664,7 +664,7 @@ int shaper_classify(struct __sk_buff *skb)
 	__u32 zero = 0, gen = 0, cgen = 0, k;
 	struct flow_key fk;
 	struct sel_val cached;
-	int dir = ingress ? FLOW_DOWN : FLOW_UP, hit = 0;
+	int dir = ingress ? FLOW_DOWN : FLOW_UP, hit = 0, absent = 0;
 
 	const struct config *cfg = bpf_map_lookup_elem(&config_map, &zero);
 	if (cfg) {
@@ -688,6 +688,7 @@ int shaper_classify(struct __sk_buff *skb)
 		/* A flow whose verdict for this direction is current skips the rules. */
 		flow_key_of(&t, &fk);
 		struct flow_val *fe = bpf_map_lookup_elem(&flows, &fk);
+		absent = !fe;
 		hit = flow_verdict(fe, dir, cgen, &cached);
 		if (hit) {
 			flow_count(fe, dir, bytes, packets);
@@ -704,7 +705,7 @@ int shaper_classify(struct __sk_buff *skb)
 		res = &gi->def;
 	if (ok && !hit) {
 		struct flow_upd u = { .bytes = bytes, .packets = packets, .gen = cgen, .l3 = t.l3, .l4 = t.l4,
-				      .tcp = t.proto == IPPROTO_TCP && t.has_ports };
+				      .tcp = t.proto == IPPROTO_TCP && t.has_ports, .absent = absent };
 		flow_store(skb, &fk, res, &u);
 	}
 

@@ -155,7 +155,7 @@ struct flow_upd {
 	__u32 gen;
 	__u32 l3, l4;  /* of the tuple: where the TCP flags are */
 	__u32 tcp;     /* a TCP packet with ports */
-	__u32 pad;
+	__u32 absent;  /* the caller's lookup found no entry: skip looking again */
 };
 
 /* flow_store records verdict v of direction dir under generation u->gen
@@ -175,7 +175,7 @@ __noinline int flow_store(struct __sk_buff *skb, const struct flow_key *k, const
 		return 0;
 	/* A copy on the stack: 6.1 takes no argument memory as a map key. */
 	struct flow_key key = *k;
-	struct flow_val *e = bpf_map_lookup_elem(&flows, &key);
+	struct flow_val *e = u->absent ? 0 : bpf_map_lookup_elem(&flows, &key);
 	if (!e) {
 		flow_miss(FLOW_MISS_ALL);
 		if (u->tcp && !tcp_syn(skb, u->l3, u->l4))

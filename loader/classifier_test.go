@@ -348,7 +348,7 @@ func TestClassifierPinnedReuse(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	dir = filepath.Join(dir, "egress") // a hook's directory: the shared maps go beside it
-	pkt := clsCases(t)[0].pkt // tcp443
+	pkt := clsCases(t)[0].pkt          // tcp443
 
 	c1, err := LoadClassifier(Knobs{Shaped: true}, dir)
 	if err != nil {

@@ -18,7 +18,10 @@ import (
 
 // flowBenchRuns is how many distinct flows the miss column times, each
 // run once (a miss happens once per flow).
-const flowBenchRuns = 20000
+const flowBenchRuns = 10000
+
+// flowBenchPasses of flowBenchRuns flows each fit in the default table.
+const flowBenchPasses = 5
 
 // TestFlowBenchTable prints the classifier's cost per packet on a flow
 // table hit and on a miss (make bench). A hit is timed as the kernel
@@ -50,7 +53,7 @@ func TestFlowBenchTable(t *testing.T) {
 			r.empty1, r.hit1, r.hit1-r.empty1, r.miss1, r.miss1-r.empty1, r.stale1-r.empty1)
 	}
 	t.Logf("flow table: cost per packet, hit and miss (BPF_PROG_TEST_RUN, IPv4 TCP, prefixes of two lengths; "+
-		"1× columns: median of %d single runs of distinct flows):\n%s", flowBenchRuns, b.String())
+		"1× columns: best of %d medians of %d single runs of distinct flows):\n%s", flowBenchPasses, flowBenchRuns, b.String())
 }
 
 type flowBench struct {
@@ -73,31 +76,42 @@ func benchFlows(empty *ebpf.Program, rules int) (flowBench, error) {
 	if err := c.Update(tab); err != nil {
 		return r, err
 	}
-	pkts := make([][]byte, flowBenchRuns)
-	for i := range pkts {
-		p := p4
-		p.SPort = uint16(1024 + i) // the local port: a new flow each
-		pkts[i] = benchPacket(p)
+	pass := func(n int) [][]byte {
+		pkts := make([][]byte, flowBenchRuns)
+		for i := range pkts {
+			p := p4
+			p.SPort = uint16(1024 + n*flowBenchRuns + i) // the local port: a new flow each
+			pkts[i] = benchPacket(p)
+		}
+		return pkts
 	}
-	if r.empty, err = bestOf(empty, pkts[0], 1_000_000); err != nil {
+	if r.empty, err = bestOf(empty, pass(0)[0], 1_000_000); err != nil {
 		return r, err
 	}
-	if r.hit, err = bestOf(c.Program(), pkts[0], 1_000_000); err != nil { // its first run made the entry
-		return r, err
+	r.empty1, r.hit1, r.miss1, r.stale1 = 1e9, 1e9, 1e9, 1e9
+	// Best of flowBenchPasses medians, each pass on flows of its own.
+	for n := range flowBenchPasses {
+		pkts := pass(n)
+		for _, m := range []struct {
+			p   *ebpf.Program
+			out *float64
+		}{{empty, &r.empty1}, {c.Program(), &r.miss1}, {c.Program(), &r.hit1}} {
+			d, err := median(m.p, pkts)
+			if err != nil {
+				return r, err
+			}
+			*m.out = min(*m.out, d)
+		}
+		if err := c.Update(tab); err != nil { // the same rules, a new generation
+			return r, err
+		}
+		d, err := median(c.Program(), pkts)
+		if err != nil {
+			return r, err
+		}
+		r.stale1 = min(r.stale1, d)
 	}
-	if r.empty1, err = median(empty, pkts); err != nil {
-		return r, err
-	}
-	if r.miss1, err = median(c.Program(), pkts); err != nil {
-		return r, err
-	}
-	if r.hit1, err = median(c.Program(), pkts); err != nil {
-		return r, err
-	}
-	if err := c.Update(tab); err != nil { // the same rules, a new generation
-		return r, err
-	}
-	if r.stale1, err = median(c.Program(), pkts); err != nil {
+	if r.hit, err = bestOf(c.Program(), pass(0)[0], 1_000_000); err != nil {
 		return r, err
 	}
 	return r, nil
