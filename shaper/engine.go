@@ -57,14 +57,14 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	if o.FlowEntries < 0 || o.FlowEntries > loader.MaxFlowEntries {
+		return badInput(fmt.Errorf("--flow-entries %d: give 1 to %d (or 0 for the default, %d)",
+			o.FlowEntries, loader.MaxFlowEntries, loader.DefaultFlowEntries))
+	}
 	// The attach mode is input too: refuse a bad one before anything else.
 	attacher, why, err := loader.ChooseWithReason(o.Attach)
 	if err != nil {
 		return err
-	}
-	if o.FlowEntries < 0 || o.FlowEntries > loader.MaxFlowEntries {
-		return badInput(fmt.Errorf("--flow-entries %d: give 1 to %d (or 0 for the default, %d)",
-			o.FlowEntries, loader.MaxFlowEntries, loader.DefaultFlowEntries))
 	}
 	if !o.DryRun {
 		unlock, err := lock()
