@@ -66,6 +66,20 @@ func reapply(t *testing.T, lab *netlab.Lab, text string) time.Duration {
 	return time.Since(t0)
 }
 
+// dryRun is what `apply --dry-run` says text would change.
+func dryRun(t *testing.T, lab *netlab.Lab, text string) string {
+	t.Helper()
+	pol, err := policy.Parse(t.Name()+".yaml", []byte(fmt.Sprintf(text, lab.Netns("client"))))
+	if err != nil {
+		t.Fatalf("parse policy:\n%v", err)
+	}
+	var out strings.Builder
+	if err := shaper.Apply(pol, shaper.ApplyOptions{DryRun: true, Out: &out}); err != nil {
+		t.Fatalf("dry-run: %v", err)
+	}
+	return out.String()
+}
+
 // hooksOf lists the program ids on client eth0's hooks, and the handles of
 // its qdisc and classes.
 func hooksOf(t *testing.T, lab *netlab.Lab) (progs []string, handles []string) {
@@ -133,6 +147,10 @@ func TestHitlessMove(t *testing.T) {
 	progs1, handles1 := hooksOf(t, lab)
 	time.Sleep(3 * time.Second)
 	after := kernelState(t, lab, "eth0")
+	if plan := dryRun(t, lab, movePolicyIn("b", "15mbit")); !strings.Contains(plan, "change class 1:20") ||
+		strings.Contains(plan, "delete class") || strings.Contains(plan, "root qdisc") {
+		t.Errorf("the rate change is not a class change in place:\n%s", plan)
+	}
 	rateTook := reapply(t, lab, movePolicyIn("b", "15mbit"))
 	progs2, handles2 := hooksOf(t, lab)
 	if err := cl.Wait(); err != nil {
