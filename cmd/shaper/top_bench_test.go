@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,9 +24,9 @@ func TestBenchTopCPU(t *testing.T) {
 	lab := topLab(t, 30)
 	fmt.Printf("%-12s %10s %8s\n", "interval", "cpu s/10s", "cpu %")
 	for _, iv := range []string{"1s", "250ms"} {
-		sock := labtest.UniqueName("shtopb")
+		sock := filepath.Join(t.TempDir(), "tmux")
 		tmux := func(args ...string) (string, error) {
-			out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+			out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
 			return string(out), err
 		}
 		if out, err := tmux(append([]string{"new-session", "-d", "-s", "top", "-x", "180", "-y", "50"},

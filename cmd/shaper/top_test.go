@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -177,9 +178,9 @@ func TestTopTmux(t *testing.T) {
 		t.Skip("tmux is missing (make deps)")
 	}
 	lab := topLab(t, 15)
-	sock := labtest.UniqueName("shtop")
+	sock := filepath.Join(t.TempDir(), "tmux") // a server of its own, its socket removed with the folder
 	tmux := func(args ...string) (string, error) {
-		out, err := exec.Command(tmuxPath, append([]string{"-L", sock}, args...)...).CombinedOutput()
+		out, err := exec.Command(tmuxPath, append([]string{"-S", sock}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	t.Cleanup(func() { _, _ = tmux("kill-server") })
