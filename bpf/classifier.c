@@ -630,6 +630,20 @@ static __always_inline int match(struct tuple *t, __u32 gen, const struct gen_in
 	return -1;
 }
 
+/* evaluate is match() as a global function: the verifier checks it once
+ * for any tuple, instead of once for every path through the parser (with
+ * the flow table in front of it, those paths more than doubled what it
+ * walked). Only flow table misses pay for the call. */
+__noinline int evaluate(struct tuple *t, __u32 gen)
+{
+	gen &= 1;
+	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
+
+	if (!t || !gi)
+		return -1;
+	return match(t, gen, gi);
+}
+
 static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packets)
 {
 	struct counter *c = bpf_map_lookup_elem(map, &idx);
@@ -640,37 +654,60 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packe
 	c->packets += packets;
 }
 
+#include "flow.h"
+
 SEC("tc")
 int shaper_classify(struct __sk_buff *skb)
 {
 	struct tuple t = {};
 	const struct sel_val *res = 0;
-	__u32 zero = 0, gen = 0, k;
+	__u32 zero = 0, gen = 0, cgen = 0, k;
+	struct flow_key fk;
+	struct sel_val cached;
+	int dir = ingress ? FLOW_DOWN : FLOW_UP, hit = 0, absent = 0;
 
 	const struct config *cfg = bpf_map_lookup_elem(&config_map, &zero);
-	if (cfg)
-		gen = cfg->gen & 1;
+	if (cfg) {
+		cgen = cfg->gen; /* a counter: flow entries compare it whole */
+		gen = cgen & 1;
+	}
 	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
 	if (!gi)
 		return TCX_NEXT; /* cannot happen: gen is 0 or 1 */
 
 	int ok = parse_skb(skb, &t) == 0;
-	if (ok) {
-		if (ingress)
-			swap_tuple(&t);
-		int idx = match(&t, gen, gi);
-		if (idx >= 0) {
-			k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
-			res = bpf_map_lookup_elem(&sel, &k);
-		}
-	}
-	if (!res)
-		res = &gi->def;
 
 	/* wire_len and max(gso_segs, 1) equal HTB's own byte and packet counts
 	 * at egress; at ingress the bytes are computed. */
 	__u32 packets = skb->gso_segs ? skb->gso_segs : 1;
 	__u64 bytes = ingress ? ingress_bytes(skb, &t, ok, packets) : skb->wire_len;
+
+	if (ok) {
+		if (ingress)
+			swap_tuple(&t);
+		/* A flow whose verdict for this direction is current skips the rules. */
+		flow_key_of(&t, &fk);
+		struct flow_val *fe = bpf_map_lookup_elem(&flows, &fk);
+		absent = !fe;
+		hit = flow_verdict(fe, dir, cgen, &cached);
+		if (hit) {
+			flow_count(fe, dir, bytes, packets);
+			res = &cached;
+		} else {
+			int idx = evaluate(&t, gen);
+			if (idx >= 0) {
+				k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
+				res = bpf_map_lookup_elem(&sel, &k);
+			}
+		}
+	}
+	if (!res)
+		res = &gi->def;
+	if (ok && !hit) {
+		struct flow_upd u = { .bytes = bytes, .packets = packets, .gen = cgen, .l3 = t.l3, .l4 = t.l4,
+				      .tcp = t.proto == IPPROTO_TCP && t.has_ports, .absent = absent };
+		flow_store(skb, &fk, res, &u);
+	}
 
 	count(&app_stats, res->app, bytes, packets);
 	if (shaped) {

@@ -57,6 +57,35 @@ const (
 	ClassifierFieldNFIELDS ClassifierField = 5
 )
 
+type ClassifierFlowKey struct {
+	_      structs.HostLayout
+	Family uint8
+	Proto  uint8
+	Sport  uint16
+	Dport  uint16
+	Src    [16]uint8
+	Dst    [16]uint8
+	Ports  uint8
+	Pad    uint8
+}
+
+type ClassifierFlowVal struct {
+	_         structs.HostLayout
+	Gen       [2]uint32
+	Classid   [2]uint32
+	ClassSlot [2]uint16
+	App       [2]uint16
+	Seen      uint8
+	Pad       [3]uint8
+	Pid       uint32
+	Bytes     [2]uint64
+	Packets   [2]uint64
+	FirstSeen uint64
+	LastSeen  uint64
+	Comm      [16]int8
+	Cgroup    uint64
+}
+
 type ClassifierGenInfo struct {
 	_    structs.HostLayout
 	Wild [5]ClassifierMask
@@ -125,6 +154,8 @@ const (
 	ClassifierMapDst4Slots       = "dst4_slots"
 	ClassifierMapDst6Masks       = "dst6_masks"
 	ClassifierMapDst6Slots       = "dst6_slots"
+	ClassifierMapFlowMisses      = "flow_misses"
+	ClassifierMapFlows           = "flows"
 	ClassifierMapGenInfos        = "gen_infos"
 	ClassifierMapProtoMasks      = "proto_masks"
 	ClassifierMapSel             = "sel"
@@ -200,6 +231,8 @@ type ClassifierMapSpecs struct {
 	Dst4Slots  *ebpf.MapSpec `ebpf:"dst4_slots"`
 	Dst6Masks  *ebpf.MapSpec `ebpf:"dst6_masks"`
 	Dst6Slots  *ebpf.MapSpec `ebpf:"dst6_slots"`
+	FlowMisses *ebpf.MapSpec `ebpf:"flow_misses"`
+	Flows      *ebpf.MapSpec `ebpf:"flows"`
 	GenInfos   *ebpf.MapSpec `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.MapSpec `ebpf:"proto_masks"`
 	Sel        *ebpf.MapSpec `ebpf:"sel"`
@@ -251,6 +284,8 @@ type ClassifierMaps struct {
 	Dst4Slots  *ebpf.Map `ebpf:"dst4_slots"`
 	Dst6Masks  *ebpf.Map `ebpf:"dst6_masks"`
 	Dst6Slots  *ebpf.Map `ebpf:"dst6_slots"`
+	FlowMisses *ebpf.Map `ebpf:"flow_misses"`
+	Flows      *ebpf.Map `ebpf:"flows"`
 	GenInfos   *ebpf.Map `ebpf:"gen_infos"`
 	ProtoMasks *ebpf.Map `ebpf:"proto_masks"`
 	Sel        *ebpf.Map `ebpf:"sel"`
@@ -272,6 +307,8 @@ func (m *ClassifierMaps) Close() error {
 		m.Dst4Slots,
 		m.Dst6Masks,
 		m.Dst6Slots,
+		m.FlowMisses,
+		m.Flows,
 		m.GenInfos,
 		m.ProtoMasks,
 		m.Sel,

@@ -57,14 +57,14 @@ func TestBenchServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	if err := shaper.Apply(pol, shaper.ApplyOptions{Netns: ns}); err != nil {
+	if err := shaper.Apply(pol, shaper.ApplyOptions{Netns: ns, FlowEntries: 2 * benchFlows}); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	applied := time.Since(t0)
 	for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
 		fillCounters(t, filepath.Join(loader.PinDir(ns, "eth0", dir), bpf.ClassifierMapAppStats), bpf.MaxApps)
 	}
-	fillFlows(t, filepath.Join(loader.IfaceDir(ns, "eth0"), exporter.FlowMap), benchFlows)
+	fillFlows(t, filepath.Join(loader.SharedDir(ns, "eth0"), bpf.ClassifierMapFlows), benchFlows)
 
 	for _, src := range []struct {
 		name string
@@ -172,30 +172,20 @@ func fillCounters(t *testing.T, path string, n int) {
 // puts n flows in it; it is removed at cleanup.
 func fillFlows(t *testing.T, path string, n int) {
 	t.Helper()
-	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.LRUHash, KeySize: 40, ValueSize: 96, MaxEntries: 131072})
+	m, err := ebpf.LoadPinnedMap(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	keys := make([][40]byte, n)
-	vals := make([][96]byte, n)
+	keys := make([]bpf.ClassifierFlowKey, n)
+	vals := make([]bpf.ClassifierFlowVal, n)
 	for i := range keys {
-		keys[i][0], keys[i][1] = 2, 6 // AF_INET, tcp
-		binary.BigEndian.PutUint32(keys[i][8:], uint32(i))
+		keys[i].Family, keys[i].Proto, keys[i].Ports = 4, 6, 1 // AF_INET, tcp
+		binary.BigEndian.PutUint32(keys[i].Src[:], uint32(i))
 	}
 	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
 		t.Fatalf("fill flows: %v", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Pin(path); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = os.Remove(path)
-		_ = os.Remove(filepath.Dir(path))
-	})
 }
 
 func flowsIn(body string) int { return int(gaugeIn(body, "shaper_flows_active{")) }

@@ -30,6 +30,8 @@ var (
 	mapEntries      = desc("map_entries", "Entries in use in a BPF map.", mapLabels)
 	mapCapacity     = desc("map_capacity_entries", "Maximum entries of a BPF map.", mapLabels)
 	flowsActive     = desc("flows_active", "Flows in an interface's flow table.", []string{"netns", "iface"})
+	flowMisses      = desc("flow_misses_total", "Packets that found no entry in the flow table (new flows and evicted ones).", []string{"netns", "iface"})
+	flowEvictions   = desc("flow_evictions_total", "Misses of TCP packets without SYN: established flows whose entry the table evicted.", []string{"netns", "iface"})
 	buildInfo       = desc("build_info", "Build of shaper serving these metrics; always 1.", []string{"version", "goversion"})
 	scrapeOK        = desc("scrape_success", "1 when every reader succeeded in this scrape, 0 when one failed (see the log).", nil)
 	scrapeTime      = desc("scrape_duration_seconds", "Time this scrape took to read the kernel.", nil)
@@ -67,7 +69,7 @@ func NewCollector(version string, log *slog.Logger, sources ...Source) *Collecto
 // Describe sends every descriptor the collector may emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{classBytes, classPackets, classDrops, classOverlimits, classBacklog,
-		classQlen, classRate, classCeil, appBytes, appPackets, mapEntries, mapCapacity, flowsActive,
+		classQlen, classRate, classCeil, appBytes, appPackets, mapEntries, mapCapacity, flowsActive, flowMisses, flowEvictions,
 		buildInfo, scrapeOK, scrapeTime} {
 		ch <- d
 	}
@@ -135,5 +137,7 @@ func emit(ch chan<- prometheus.Metric, r *Reading) {
 	}
 	for _, s := range r.Flows {
 		gauge(flowsActive, s.Active, s.Netns, s.Iface)
+		counter(flowMisses, s.Misses, s.Netns, s.Iface)
+		counter(flowEvictions, s.Evictions, s.Netns, s.Iface)
 	}
 }

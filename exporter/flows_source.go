@@ -4,14 +4,10 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/shaper"
 )
-
-// FlowMap is where an interface's flow table is pinned, relative to its
-// interface pin folder (docs/classifier-maps.md: one LRU table per
-// interface, shared by its hooks).
-var FlowMap = filepath.Join("shared", "flows")
 
 // FlowSource counts the entries of each managed interface's pinned flow
 // table in batches: shaper_flows_active, and the table's fill as a map.
@@ -30,17 +26,21 @@ func (s FlowSource) Read() (*Reading, error) {
 	}
 	r := &Reading{}
 	for _, st := range states {
-		path := filepath.Join(loader.IfaceDir(st.Netns, st.Iface), FlowMap)
-		u, ok, err := loader.PinnedMapUsage(path)
+		dir := loader.SharedDir(st.Netns, st.Iface)
+		u, ok, err := loader.PinnedMapUsage(filepath.Join(dir, bpf.ClassifierMapFlows))
 		if err != nil {
 			return r, err
 		}
 		if !ok {
 			continue
 		}
+		misses, evicted, err := loader.ReadFlowMisses(dir)
+		if err != nil {
+			return r, err
+		}
 		w := Where{Netns: st.Netns, Iface: st.Iface}
-		r.Flows = append(r.Flows, FlowSample{Where: w, Active: u.Entries})
-		r.Maps = append(r.Maps, MapSample{Where: w, Map: filepath.Base(FlowMap), Entries: u.Entries, Capacity: u.Capacity})
+		r.Flows = append(r.Flows, FlowSample{Where: w, Active: u.Entries, Misses: misses, Evictions: evicted})
+		r.Maps = append(r.Maps, MapSample{Where: w, Map: bpf.ClassifierMapFlows, Entries: u.Entries, Capacity: u.Capacity})
 	}
 	return r, nil
 }

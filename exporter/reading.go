@@ -62,7 +62,9 @@ type MapSample struct {
 // Direction is empty: the table is shared by the hooks of the interface.
 type FlowSample struct {
 	Where
-	Active uint64
+	Active    uint64
+	Misses    uint64 // table misses since the table was made
+	Evictions uint64 // misses of established TCP flows: entries the LRU evicted
 }
 
 // Reading is what sources return; the collector emits all of it.

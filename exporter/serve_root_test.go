@@ -11,8 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/deploy"
-	"github.com/shaperdev/shaper/exporter"
 	"github.com/shaperdev/shaper/loader"
 	"github.com/shaperdev/shaper/netlab"
 	"github.com/shaperdev/shaper/netlab/labtest"
@@ -265,7 +265,7 @@ func checkQueries(t *testing.T, prom, ns string) {
 }
 
 func hasFlowTable(ns string) bool {
-	_, err := os.Stat(filepath.Join(loader.IfaceDir(ns, "eth0"), exporter.FlowMap))
+	_, err := os.Stat(filepath.Join(loader.SharedDir(ns, "eth0"), bpf.ClassifierMapFlows))
 	return err == nil
 }
 

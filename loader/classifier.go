@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 
@@ -18,6 +19,10 @@ type Knobs struct {
 	// Link is what precedes the IP header on the link (LinkKindOf); the
 	// zero value is Ethernet.
 	Link LinkKind
+	// Flows is the entries of the interface's flow table (0: the
+	// default, DefaultFlowEntries). Both hooks of an interface share the
+	// table, so both must be given the same.
+	Flows int
 }
 
 // Counter is a summed per-CPU counter.
@@ -73,6 +78,12 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 	if err != nil {
 		return nil, fmt.Errorf("classifier pins: %w", err)
 	}
+	shared, err := sharedReplacements(spec, pinDir, knobs)
+	if err != nil {
+		return nil, fmt.Errorf("classifier shared pins: %w", err)
+	}
+	defer closeMaps(shared) // the collection holds its own references
+	opts.MapReplacements = shared
 	c := &Classifier{}
 	if err := spec.LoadAndAssign(&c.objs, &opts); err != nil {
 		var ve *ebpf.VerifierError
@@ -86,6 +97,10 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 		return nil, fmt.Errorf("load classifier: %w", err)
 	}
 	if fresh {
+		if err := c.continueCounter(pinDir); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("classifier pins: %w", err)
+		}
 		if err := c.repin(pinDir); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("classifier pins: %w", err)
@@ -119,13 +134,23 @@ func (c *Classifier) Program() *ebpf.Program { return c.objs.ShaperClassify }
 // Close releases this process's handles; pinned maps stay.
 func (c *Classifier) Close() error { return c.objs.Close() }
 
-// Gen returns the active rule generation.
+// Gen returns the active rule generation (0 or 1: which half of the rule
+// maps is live).
 func (c *Classifier) Gen() (uint32, error) {
+	g, err := c.GenCounter()
+	return g & 1, err
+}
+
+// GenCounter returns config.gen whole: a counter every Update bumps, whose
+// low bit is the active generation. Flow table entries remember it, so a
+// verdict made before a rule change is made again after it, even after
+// two changes (the low bit alone would come back).
+func (c *Classifier) GenCounter() (uint32, error) {
 	var cfg bpf.ClassifierConfig
 	if err := c.objs.ConfigMap.Lookup(uint32(0), &cfg); err != nil {
 		return 0, fmt.Errorf("read classifier config: %w", err)
 	}
-	return cfg.Gen & 1, nil
+	return cfg.Gen, nil
 }
 
 // Update makes t the rules, atomically for packets: it writes the inactive
@@ -133,11 +158,11 @@ func (c *Classifier) Gen() (uint32, error) {
 // clearing it right after the flip would race with programs still running
 // on it; the next Update clears it before writing.
 func (c *Classifier) Update(t *classify.Tables) error {
-	active, err := c.Gen()
+	counter, err := c.GenCounter()
 	if err != nil {
 		return err
 	}
-	next := active ^ 1
+	next := (counter + 1) & 1
 	// Fields that do not fit in the hash tables go to the trie: eff says so.
 	eff, tabs, masks := t.Hashed(c.size.slots, c.size.masks)
 	if err := c.writeGen(next, c.written[next], eff, tabs, masks); err != nil {
@@ -145,7 +170,7 @@ func (c *Classifier) Update(t *classify.Tables) error {
 		return fmt.Errorf("write rule generation %d: %w", next, err)
 	}
 	c.written[next] = eff
-	if err := c.objs.ConfigMap.Update(uint32(0), bpf.ClassifierConfig{Gen: next}, ebpf.UpdateAny); err != nil {
+	if err := c.objs.ConfigMap.Update(uint32(0), bpf.ClassifierConfig{Gen: counter + 1}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("flip rule generation to %d: %w", next, err)
 	}
 	return nil
@@ -239,6 +264,30 @@ func writeSel(m *ebpf.Map, gen uint32, sel []classify.SelVal) error {
 	}
 	if _, err := m.BatchUpdate(keys, vals, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)}); err != nil {
 		return fmt.Errorf("selector values: %w", err)
+	}
+	return nil
+}
+
+// continueCounter starts the fresh config of c where the one pinned in
+// pinDir left off: flow entries hold generation counters of the old
+// config, and a restart from 0 would make their verdicts look current.
+func (c *Classifier) continueCounter(pinDir string) error {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, bpf.ClassifierMapConfigMap), nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open pinned config: %w", err)
+	}
+	defer m.Close()
+	var cfg bpf.ClassifierConfig
+	if err := m.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("read pinned config: %w", err)
+	}
+	// +2: the same active half (as the rules written so far assume), a
+	// counter no entry holds.
+	if err := c.objs.ConfigMap.Update(uint32(0), bpf.ClassifierConfig{Gen: cfg.Gen + 2}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write config: %w", err)
 	}
 	return nil
 }

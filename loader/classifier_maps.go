@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -20,7 +21,32 @@ func (c *Classifier) AppCounters() (map[uint32]Counter, error) {
 	return readCounters(c.objs.AppStats)
 }
 
+// readCounters sums every entry of a per-CPU counter array, read in one
+// batch (status, top and the exporter read these every second: one
+// lookup syscall per entry was most of what a reading cost).
 func readCounters(m *ebpf.Map) (map[uint32]Counter, error) {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", m, err)
+	}
+	n := int(m.MaxEntries())
+	keys := make([]uint32, n)
+	vals := make([]bpf.ClassifierCounter, n*ncpu)
+	var cur ebpf.MapBatchCursor
+	got, err := m.BatchLookup(&cur, keys, vals, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return readCountersEach(m) // batch operations refused: one by one
+	}
+	out := map[uint32]Counter{}
+	for i := range got {
+		if s := sumPerCPU(vals[i*ncpu : (i+1)*ncpu]); s != (Counter{}) {
+			out[keys[i]] = s
+		}
+	}
+	return out, nil
+}
+
+func readCountersEach(m *ebpf.Map) (map[uint32]Counter, error) {
 	out := map[uint32]Counter{}
 	var (
 		k  uint32

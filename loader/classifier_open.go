@@ -83,7 +83,11 @@ func OpenPinned(pinDir string) (*Classifier, error) {
 	v := reflect.ValueOf(&c.objs.ClassifierMaps).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("ebpf")
-		m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), nil)
+		dir := pinDir
+		if sharedMaps[name] {
+			dir = sharedDirOf(pinDir)
+		}
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("open pinned map %s: %w", name, err)

@@ -114,7 +114,7 @@ func planPins(spec *ebpf.CollectionSpec, pinDir string, want sizes) (fresh bool,
 		return false, nil
 	}
 	for name, m := range spec.Maps {
-		if strings.HasPrefix(name, ".") { // .rodata holds the knobs: never shared
+		if strings.HasPrefix(name, ".") || sharedMaps[name] { // .rodata holds the knobs; shared maps: flows_pin.go
 			continue
 		}
 		if !fresh || counterMaps[name] {

@@ -20,8 +20,9 @@ import (
 // maps, and the field stays hashed.
 func TestClassifierPinnedGrow(t *testing.T) {
 	labtest.Root(t)
-	dir := filepath.Join("/sys/fs/bpf", labtest.UniqueName("shaper-grow"))
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	parent := filepath.Join("/sys/fs/bpf", labtest.UniqueName("shaper-grow"))
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	dir := filepath.Join(parent, "egress") // a hook's directory: the shared maps go beside it
 	b := classify.Binding{AppID: map[string]uint32{"a": 1}}
 	var many []netip.Prefix
 	for i := range 3000 { // more than DefaultHashSlots/2

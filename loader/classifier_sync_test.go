@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -27,6 +28,7 @@ func TestMirrorAssumeMatchesFullWrite(t *testing.T) {
 		t.Fatalf("pin dir: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir = filepath.Join(dir, "egress") // a hook's directory: the shared maps go beside it
 	ids := map[string]uint32{"web": 1, "lan": 2, "dns": 3}
 	rules := []*classify.Tables{
 		compileText(t, `  - {name: web, match: [{proto: tcp, dport: [80, 443]}]}

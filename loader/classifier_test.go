@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -346,7 +347,8 @@ func TestClassifierPinnedReuse(t *testing.T) {
 		t.Fatalf("pin dir: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	pkt := clsCases(t)[0].pkt // tcp443
+	dir = filepath.Join(dir, "egress") // a hook's directory: the shared maps go beside it
+	pkt := clsCases(t)[0].pkt          // tcp443
 
 	c1, err := LoadClassifier(Knobs{Shaped: true}, dir)
 	if err != nil {

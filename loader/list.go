@@ -235,6 +235,9 @@ func DetachAll(netnsName, ifname string, dir Direction) error {
 		return fmt.Errorf("detach from %s: remove pin dir: %w", a.where(), err)
 	}
 	// Parents go when empty (the other direction may still be pinned).
+	if err := removeSharedIfUnused(ifaceDir(pin)); err != nil {
+		return fmt.Errorf("detach from %s: %w", a.where(), err)
+	}
 	_ = os.Remove(ifaceDir(pin))
 	_ = os.Remove(filepath.Dir(ifaceDir(pin)))
 	return nil

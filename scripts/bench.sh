@@ -75,7 +75,14 @@ bench "classifier cost per packet on egress: shaper BPF vs tc u32" ./loader/ Tes
 # 100,000 prefixes.
 bench "apply time (shaper.Apply in a fresh lab namespace)" ./shaper/ TestBenchApply stdout
 
-# 5. The lab builder.
+# 5. Hitless changes: a re-apply that moves an app to another class (map
+# write, generation flip) and one that changes a rate (tc class change).
+bench "hitless changes (shaper.Apply in a fresh lab namespace)" ./shaper/ TestBenchHitless stdout
+
+# 6. What `shaper top` costs while it runs.
+bench "shaper top: CPU while it runs in tmux against a lab with traffic" ./cmd/shaper/ TestBenchTopCPU stdout
+
+# 7. The lab builder.
 bench "netlab: 50-node lab up and down" ./netlab/ TestBenchLab50 stdout
 
 # 6. shaper serve: scrape latency and memory at the classifier's limits.

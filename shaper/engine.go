@@ -1,6 +1,7 @@
 package shaper
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,9 @@ type ApplyOptions struct {
 	Netns  string    // namespace of interfaces whose policy names none
 	Source string    // the policy file, remembered for status
 	Out    io.Writer // progress and dry-run output
+	// FlowEntries sizes each interface's flow table (0: the default,
+	// loader.DefaultFlowEntries). A new size is a program reload.
+	FlowEntries int
 }
 
 // job is the work for one interface: everything computed before the
@@ -38,6 +42,7 @@ type job struct {
 	retired map[string]loader.Counter // per direction: counts of retired app ids
 	tables  map[loader.Direction]*classify.Tables
 	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
+	flows   int                       // flow table entries (0: the default)
 }
 
 // Check runs every check Apply makes before it touches the kernel that
@@ -51,6 +56,10 @@ func Check(pol *policy.Policy) error {
 func Apply(pol *policy.Policy, o ApplyOptions) error {
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	if o.FlowEntries < 0 || o.FlowEntries > loader.MaxFlowEntries {
+		return badInput(fmt.Errorf("--flow-entries %d: give 1 to %d (or 0 for the default, %d)",
+			o.FlowEntries, loader.MaxFlowEntries, loader.DefaultFlowEntries))
 	}
 	// The attach mode is input too: refuse a bad one before anything else.
 	attacher, why, err := loader.ChooseWithReason(o.Attach)
@@ -120,9 +129,9 @@ func (j *job) label() string {
 // link is what precedes the IP header on the interface.
 func (j *job) knobs(dir loader.Direction, link loader.LinkKind) loader.Knobs {
 	if dir == loader.Ingress {
-		return loader.Knobs{Ingress: true, Link: link}
+		return loader.Knobs{Ingress: true, Link: link, Flows: j.flows}
 	}
-	return loader.Knobs{Shaped: j.egress != nil, Link: link}
+	return loader.Knobs{Shaped: j.egress != nil, Link: link, Flows: j.flows}
 }
 
 func (j *job) summary() string {
@@ -147,6 +156,7 @@ func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
 			ns = o.Netns
 		}
 		j := newJob(ifc, ns, pol.Apps)
+		j.flows = cmp.Or(o.FlowEntries, loader.DefaultFlowEntries)
 		if err := j.prepare(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", j.label(), err))
 			continue

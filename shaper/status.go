@@ -48,7 +48,10 @@ type IfaceStatus struct {
 	Egress    DirStatus            `json:"egress"`
 	Ingress   *DirStatus           `json:"ingress,omitempty"`
 	Hooks     []loader.HookProgram `json:"hooks"`
-	Drift     []string             `json:"drift"` // empty: the kernel matches the applied policy
+	// Flows is the fill of the interface's flow table (both hooks share
+	// it); nil before the first packet's apply made one.
+	Flows *loader.FlowTable `json:"flows,omitempty"`
+	Drift []string          `json:"drift"` // empty: the kernel matches the applied policy
 }
 
 // DirStatus is one direction of an interface.
@@ -84,6 +87,7 @@ type AppStatus struct {
 	Packets uint64 `json:"packets"`
 	NowBits uint64 `json:"now_bits,omitempty"`
 	Removed bool   `json:"removed,omitempty"` // gone from the policy; its id is reused when needed
+	Class   string `json:"class,omitempty"`   // the class the app's traffic goes to (shaped directions)
 }
 
 // UnmatchedApp names the traffic no app matches.
@@ -213,6 +217,9 @@ func collectOne(st *State, countersOnly bool) (IfaceStatus, error) {
 	} else if err != nil {
 		return s, err
 	}
+	if s.Flows, err = flowTable(st); err != nil {
+		return s, err
+	}
 	if s.Egress, err = dirStatus(st, loader.Egress, egress, cur, names); err != nil {
 		return s, err
 	}
@@ -254,6 +261,14 @@ func dirStatus(st *State, dir loader.Direction, egress *plan.Plan, cur *plan.Ker
 		d.Mode = egress.Kind
 		d.Classes = classStatuses(egress, cur, classCnt)
 	}
+	// Every app of the policy is listed, counted or not.
+	for _, a := range st.Apps {
+		if id, ok := st.AppIDs[a.Name]; ok {
+			if _, counted := appCnt[id]; !counted {
+				d.Apps = append(d.Apps, AppStatus{Name: a.Name, ID: id})
+			}
+		}
+	}
 	for id, c := range appCnt {
 		name, ok := names[id]
 		if !ok {
@@ -262,8 +277,23 @@ func dirStatus(st *State, dir loader.Direction, egress *plan.Plan, cur *plan.Ker
 		d.Apps = append(d.Apps, AppStatus{Name: name, ID: id, Bytes: c.Bytes, Packets: c.Packets,
 			Removed: id != 0 && !slices.ContainsFunc(st.Apps, func(a policy.App) bool { return a.Name == name })})
 	}
+	if egress != nil && dir == loader.Egress {
+		classes := appClasses(st.Interface.Egress)
+		for i := range d.Apps {
+			if c, ok := classes[d.Apps[i].Name]; ok {
+				d.Apps[i].Class = c
+			} else if !d.Apps[i].Removed {
+				d.Apps[i].Class = st.Interface.Egress.Default
+			}
+		}
+	}
 	d.Retired = st.Retired[dir.String()]
-	sort.Slice(d.Apps, func(i, j int) bool { return d.Apps[i].Bytes > d.Apps[j].Bytes })
+	sort.SliceStable(d.Apps, func(i, j int) bool {
+		if d.Apps[i].Bytes != d.Apps[j].Bytes {
+			return d.Apps[i].Bytes > d.Apps[j].Bytes
+		}
+		return d.Apps[i].Name < d.Apps[j].Name
+	})
 	return d, nil
 }
 
@@ -351,4 +381,34 @@ func readCounters64(link netlink.Link) (*plan.KernelState, error) {
 		st.Classes = append(st.Classes, plan.ClassState{ClassID: id, Stats: c})
 	}
 	return st, nil
+}
+
+// flowTable reads the fill of st's flow table; nil when there is none.
+func flowTable(st *State) (*loader.FlowTable, error) {
+	ft, err := loader.ReadFlowTable(loader.SharedDir(st.Netns, st.Iface))
+	if err != nil {
+		return nil, err
+	}
+	if ft.Capacity == 0 {
+		return nil, nil
+	}
+	return &ft, nil
+}
+
+// appClasses maps each app to the leaf class that lists it.
+func appClasses(d *policy.Direction) map[string]string {
+	out := map[string]string{}
+	var walk func([]policy.Class)
+	walk = func(cs []policy.Class) {
+		for _, c := range cs {
+			for _, a := range c.Apps {
+				out[a] = c.Name
+			}
+			walk(c.Classes)
+		}
+	}
+	if d != nil {
+		walk(d.Classes)
+	}
+	return out
 }

@@ -88,6 +88,10 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 		writeApps(tw, "ingress", *s.Ingress)
 	}
 	tw.Flush()
+	if f := s.Flows; f != nil {
+		fmt.Fprintf(w, "  flows: %d of %d entries (%.1f%%), %d misses, %d evictions (TCP flows that lost their entry)\n",
+			f.Entries, f.Capacity, 100*float64(f.Entries)/float64(f.Capacity), f.Misses, f.Evictions)
+	}
 	for _, h := range s.Hooks {
 		fmt.Fprintf(w, "  hook %s\n", hookText(h))
 	}

@@ -29,6 +29,8 @@ func newApplyCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the plan, the equivalent tc commands and the changes; touch nothing")
 	cmd.Flags().StringVar(&o.Attach, "attach", "auto", "how to attach the classifier: auto (probe), tcx or tc (clsact)")
+	cmd.Flags().IntVar(&o.FlowEntries, "flow-entries", 0,
+		"entries of each interface's flow table (LRU: a full table evicts the least recent flow; 0: 65536)")
 	netnsFlag(cmd, &o.Netns)
 	return cmd
 }

@@ -48,6 +48,7 @@ func TestExitCodes(t *testing.T) {
 		{"validate missing file", []string{"validate", "/nonexistent/policy.yaml"}, 2, "/nonexistent/policy.yaml"},
 		{"no args", []string{"apply"}, 2, "accepts 1 arg"},
 		{"unknown flag", []string{"status", "--bogus"}, 2, "unknown flag"},
+		{"bad flow table size", []string{"apply", "--flow-entries", "-1", "../../examples/policy.yaml"}, 2, "--flow-entries -1"},
 		{"bad output", []string{"status", "-o", "yaml"}, 2, "-o table or -o json"},
 		{"bad attach", []string{"apply", "--attach", "xdp", "--dry-run", "../../examples/policy.yaml"}, 2, "xdp"},
 	} {

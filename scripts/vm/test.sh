@@ -30,7 +30,7 @@ VM_ENV=(CI=1 SHAPER_TEST_TCX=no "SHAPER_DIFF_POLICIES=${SHAPER_DIFF_POLICIES:-20
 RUN_FLAGS=()
 [ -n "${SHAPER_VM_RUN:-}" ] && RUN_FLAGS=("-test.run=$SHAPER_VM_RUN")
 # Real tools the tests exec; copied from the host with their libraries.
-TOOLS=(ip tc ss iperf3 ping nsenter nice ethtool socat)
+TOOLS=(ip tc ss iperf3 ping nsenter nice ethtool socat tmux)
 OPTIONAL_TOOLS=()
 MODULES=(veth ifb bridge sch_htb sch_tbf sch_ingress cls_bpf act_bpf act_mirred cls_u32
 	xfrm_algo xfrm_user nfnetlink tun)
@@ -100,6 +100,11 @@ copy_tools() {
 		mkdir -p "$root/opt/tools/bin"
 		ln -sf "$(readlink -f "$p")" "$root/opt/tools/bin/$t"
 	done
+	# tmux refuses to start without a UTF-8 locale (it tries C.UTF-8).
+	if [ -d /usr/lib/locale/C.utf8 ]; then
+		mkdir -p "$root/usr/lib/locale" && cp -a /usr/lib/locale/C.utf8 "$root/usr/lib/locale/"
+	fi
+	return 0
 }
 
 # copy_modules copies MODULES and what they depend on (modules.dep), and
