@@ -78,7 +78,7 @@ func TestLookupAgreesWithMatch(t *testing.T) {
 			trie.Addr[f].LPM = true
 		}
 		for range packets {
-			p := classifytest.Packet(r)
+			p := classifytest.WithOwner(r, classifytest.Packet(r))
 			want := classify.Match(apps, b, p)
 			if got := tab.Lookup(p); got != want {
 				t.Fatalf("policy %d %+v\nplans %+v\npacket %+v: Lookup %+v, Match %+v", i, apps, tab.Addr, p, got, want)

@@ -17,8 +17,9 @@ import (
 func genInfo(t *classify.Tables, tabs [bpf.NumAddrs]*classify.HashTable) (bpf.ClassifierGenInfo, error) {
 	gi := bpf.ClassifierGenInfo{Def: bpf.ClassifierSelVal{Classid: t.Default.ClassID, ClassSlot: t.Default.Slot}}
 	for f, m := range t.Wild {
-		gi.Wild[f] = m.BPF()
+		gi.Wild[f] = classify.Mask{Multi: m}.BPF()
 	}
+	gi.UseProc, gi.UseCgroup = boolByte(t.UseProc()), boolByte(t.UseCgroup())
 	for i, plan := range t.Addr {
 		a := &gi.Addr[i]
 		a.Mode = plan.Mode()

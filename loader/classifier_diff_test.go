@@ -23,7 +23,8 @@ func sibling(t testing.TB, c *Classifier, k Knobs) *ebpf.Program {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]uint8{"ingress": boolByte(k.Ingress), "shaped": boolByte(k.Shaped), "link_type": uint8(k.Link)} {
+	for name, v := range map[string]uint8{"ingress": boolByte(k.Ingress), "shaped": boolByte(k.Shaped), "link_type": uint8(k.Link),
+		"ident_test": boolByte(k.IdentTest)} {
 		if err := setKnob(spec, name, v); err != nil {
 			t.Fatal(err)
 		}
@@ -67,11 +68,11 @@ type diffProg struct {
 // policy in four is installed with every field forced to the trie.
 // SHAPER_DIFF_POLICIES overrides the number of policies.
 func TestClassifierDifferential(t *testing.T) {
-	c := loadTestClassifier(t, Knobs{Shaped: true}, "")
+	c := loadTestClassifier(t, Knobs{Shaped: true, IdentTest: true}, "")
 	var progs []diffProg
 	for _, link := range []LinkKind{LinkEthernet, LinkL3, LinkOther} {
 		for _, in := range []bool{false, true} {
-			k := Knobs{Shaped: true, Ingress: in, Link: link}
+			k := Knobs{Shaped: true, Ingress: in, Link: link, IdentTest: true}
 			progs = append(progs, diffProg{fmt.Sprintf("link %d ingress %v", link, in), sibling(t, c, k), k})
 		}
 	}
@@ -105,7 +106,11 @@ func TestClassifierDifferential(t *testing.T) {
 		for range packets {
 			f := classifytest.RandomFrame(r)
 			p := pickProg(r, progs, f)
-			want := classify.Match(apps, b, wantPacket(f, p.k))
+			owner := classifytest.WithOwner(r, classify.Packet{})
+			setIdent(t, c, owner)
+			wp := wantPacket(f, p.k)
+			wp.Comm, wp.Cgroup = owner.Comm, owner.Cgroup
+			want := classify.Match(apps, b, wp)
 			before := clsCount(t, c.objs.AppStats, want.App)
 			ret, prio, err := clsRun(p.prog, f.Bytes, 0, 0, 0)
 			if err != nil || ret != bpf.TCXNext {
@@ -135,6 +140,18 @@ func TestClassifierDifferential(t *testing.T) {
 	}
 	t.Logf("%d policies × %d frames agree; %d frames matched an app; programs %v; frame kinds %v; address fields: %+v",
 		policies, packets, matched, runs, kinds, paths)
+}
+
+// setIdent makes the programs (knob ident_test) see p's socket owner.
+func setIdent(t testing.TB, c *Classifier, p classify.Packet) {
+	t.Helper()
+	id := bpf.ClassifierIdent{Cgroup: p.Cgroup}
+	for i := 0; i < len(p.Comm) && i < bpf.CommLen-1; i++ {
+		id.Comm[i] = int8(p.Comm[i])
+	}
+	if err := c.objs.TestIdent.Update(uint32(0), id, ebpf.UpdateAny); err != nil {
+		t.Fatalf("set test ident: %v", err)
+	}
 }
 
 // pickProg chooses a program that can take f: an L3 frame goes to an L3

@@ -83,7 +83,14 @@ func OpenPinned(pinDir string) (*Classifier, error) {
 	v := reflect.ValueOf(&c.objs.ClassifierMaps).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("ebpf")
-		m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), nil)
+		path := filepath.Join(pinDir, name)
+		switch name {
+		case bpf.ClassifierMapSockInfo: // the host's, not the hook's
+			path = filepath.Join(sockDir, sockMapPin)
+		case bpf.ClassifierMapTestIdent: // never pinned; nothing writes it
+			continue
+		}
+		m, err := ebpf.LoadPinnedMap(path, nil)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("open pinned map %s: %w", name, err)
