@@ -22,6 +22,8 @@ type ApplyOptions struct {
 	Netns  string    // namespace of interfaces whose policy names none
 	Source string    // the policy file, remembered for status
 	Out    io.Writer // progress and dry-run output
+
+	noKernel bool // shaper check: resolve nothing on this host (cgroup ids are stand-ins)
 }
 
 // job is the work for one interface: everything computed before the
@@ -37,13 +39,14 @@ type job struct {
 	reused  []uint32                  // app ids to retire before the new rules go live
 	retired map[string]loader.Counter // per direction: counts of retired app ids
 	tables  map[loader.Direction]*classify.Tables
+	cgroups map[string]uint64 // ids of the policy's cgroup paths
 	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
 }
 
 // Check runs every check Apply makes before it touches the kernel that
 // needs no kernel: planning and rule compilation.
 func Check(pol *policy.Policy) error {
-	_, err := prepare(pol, ApplyOptions{})
+	_, err := prepare(pol, ApplyOptions{noKernel: true})
 	return err
 }
 
@@ -79,6 +82,9 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 		return dryRun(jobs, o.Out)
 	}
 	if err := loader.EnsureBPFFS(loader.BPFFSRoot); err != nil {
+		return err
+	}
+	if err := ensureSockets(jobs, o.Out); err != nil {
 		return err
 	}
 	return applyAll(jobs, attacher, o)
@@ -141,12 +147,17 @@ func (j *job) summary() string {
 func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
 	var jobs []*job
 	var errs []error
+	cgroups, err := resolveCgroups(pol.Apps, o.noKernel)
+	if err != nil {
+		return nil, err
+	}
 	for _, ifc := range pol.Interfaces {
 		ns := ifc.Netns
 		if ns == "" {
 			ns = o.Netns
 		}
 		j := newJob(ifc, ns, pol.Apps)
+		j.cgroups = cgroups
 		if err := j.prepare(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", j.label(), err))
 			continue
@@ -196,14 +207,14 @@ func (j *job) prepare() error {
 		j.egress = p
 	}
 	// Egress is always classified and counted (monitor-only when unshaped).
-	b := binding(j.egress, j.appIDs)
+	b := withCgroups(binding(j.egress, j.appIDs), j.cgroups)
 	t, err := classify.Compile(j.apps, b)
 	if err != nil {
 		return err
 	}
 	j.tables[loader.Egress] = t
 	if j.iface.Ingress != nil {
-		t, err := classify.Compile(j.apps, binding(nil, j.appIDs))
+		t, err := classify.Compile(j.apps, withCgroups(binding(nil, j.appIDs), j.cgroups))
 		if err != nil {
 			return err
 		}
