@@ -39,7 +39,7 @@ type job struct {
 	reused  []uint32                  // app ids to retire before the new rules go live
 	retired map[string]loader.Counter // per direction: counts of retired app ids
 	tables  map[loader.Direction]*classify.Tables
-	cgroups map[string]uint64 // ids of the policy's cgroup paths
+	cgroups map[string]uint64         // ids of the policy's cgroup paths
 	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
 }
 
