@@ -40,6 +40,7 @@ interfaces:
         - {name: cg,    rate: 10%%, ceil: 100%%, apps: [cg]}
         - {name: port,  rate: 10%%, ceil: 100%%, apps: [port]}
         - {name: other, rate: 10%%, ceil: 100%%}
+    ingress: {}
 `
 
 // Processes by name and by cgroup, on the same port, each land in their
@@ -92,6 +93,15 @@ func TestTrafficAppsByProcessAndCgroup(t *testing.T) {
 		}
 		checkRun(t, pin, before, ids[run.app], run.what)
 	}
+	// At ingress the socket is found by lookup: a download by upsender
+	// (iperf3 -R) counts as app up.
+	inPin := loader.PinDir(ns, "eth0", loader.Ingress)
+	before = appCounters(t, inPin)
+	if err := sender(t, lab, "", filepath.Join(bin, "upsender"), 2, "-R").Wait(); err != nil {
+		t.Fatalf("upsender -R: %v", err)
+	}
+	checkRun(t, inPin, before, ids["up"], "upsender's download (ingress)")
+
 	// Classes follow apps one to one here: class counters equal app counters.
 	classes, apps, err := loader.ReadCounters(pin)
 	if err != nil {
@@ -223,14 +233,13 @@ func iperfServe(t *testing.T, lab *netlab.Lab, port int) {
 // sender starts binary (an iperf3) uploading to the server for secs
 // seconds, rate-limited so the shaper's classes never drop; with procs set
 // it first moves itself into that cgroup, so its sockets are born there.
-func sender(t *testing.T, lab *netlab.Lab, procs, binary string, secs int) *exec.Cmd {
+func sender(t *testing.T, lab *netlab.Lab, procs, binary string, secs int, extra ...string) *exec.Cmd {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+30)*time.Second)
 	t.Cleanup(cancel)
-	argv := []string{binary, "-c", "198.18.0.2", "-p", "5201", "-t", fmt.Sprint(secs), "-b", "50M"}
+	argv := append([]string{binary, "-c", "198.18.0.2", "-p", "5201", "-t", fmt.Sprint(secs), "-b", "50M"}, extra...)
 	if procs != "" {
-		argv = []string{"sh", "-c", fmt.Sprintf(`echo $$ > %s && exec "$@"`, procs), "sh"}
-		argv = append(argv, binary, "-c", "198.18.0.2", "-p", "5201", "-t", fmt.Sprint(secs), "-b", "50M")
+		argv = append([]string{"sh", "-c", fmt.Sprintf(`echo $$ > %s && exec "$@"`, procs), "sh"}, argv...)
 	}
 	cmd := lab.Command(ctx, "client", argv...)
 	out := &bytes.Buffer{}
