@@ -515,18 +515,20 @@ static __always_inline void swap_tuple(struct tuple *t)
  * seen, and the multi-field selectors still in the running. */
 struct acc {
 	__u64 w[MW];
-	__u32 best;
+	__u64 best;
 };
 
 /* and_field folds one field's entry m (0: the value is in no table) and
  * the field's wildcards w into a. */
 static __always_inline void and_field(struct acc *a, const struct mask *m, const struct mask *w)
 {
-	if (m) {
-		__u32 s = m->single - 1; /* 0 (none) wraps to the largest */
-		if (s < a->best)
-			a->best = s;
-	}
+	/* The minimum without a branch: a branch here would double the paths
+	 * the verifier walks at each of the fields. */
+	__u64 s = (__u32)((m ? m->single : 0) - 1); /* 0 (none) wraps to the largest */
+	__u64 b = a->best;
+	__u64 lt = 0 - ((s - b) >> 63); /* all ones when s < b */
+	asm volatile("" : "+r"(lt));
+	a->best = (s & lt) | (b & ~lt);
 #pragma unroll
 	for (int i = 0; i < MW; i++)
 		a->w[i] &= (m ? m->w[i] : 0) | w->w[i];
@@ -743,12 +745,23 @@ static __always_inline void match_ident(struct __sk_buff *skb, struct tuple *t, 
 	and_field(a, m, &gi->wild[F_CGROUP]);
 }
 
-/* match returns the winning selector number, or -1. */
-static __always_inline int match(struct __sk_buff *skb, struct tuple *t, __u32 gen, const struct gen_info *gi)
+/* match returns the winning selector number, or -1. It is a global
+ * function: the verifier checks it once, on its own, instead of once per
+ * path through the parser (which multiplied the paths of the one by
+ * those of the other, near the verifier's budget); the call costs a few
+ * instructions per packet. */
+__attribute__((noinline)) int match(struct __sk_buff *skb, struct tuple *t, __u32 gen)
 {
-	struct acc a = { .best = ~0U };
+	struct acc a = { .best = 0xffffffffULL };
 	const struct mask *m;
 	__u32 k;
+
+	if (!skb || !t)
+		return -1;
+	gen &= 1;
+	const struct gen_info *gi = bpf_map_lookup_elem(&gen_infos, &gen);
+	if (!gi)
+		return -1;
 
 #pragma unroll
 	for (int i = 0; i < MW; i++)
@@ -825,7 +838,7 @@ int shaper_classify(struct __sk_buff *skb)
 	if (ok) {
 		if (ingress)
 			swap_tuple(&t);
-		int idx = match(skb, &t, gen, gi);
+		int idx = match(skb, &t, gen);
 		if (idx >= 0) {
 			k = gen * MAX_SELECTORS + (idx & (MAX_SELECTORS - 1));
 			res = bpf_map_lookup_elem(&sel, &k);
