@@ -57,12 +57,13 @@ func TestTrafficAppsByProcessAndCgroup(t *testing.T) {
 		copyFile(t, iperf, filepath.Join(bin, name))
 	}
 	iperfServe(t, lab, 5201)
+	iperfServe(t, lab, 5202)
 
 	// A socket opened before apply: oldsender is connected and sending
-	// when the policy arrives.
-	old := sender(t, lab, "", filepath.Join(bin, "oldsender"), 5)
+	// (to a server of its own) when the policy arrives, and until killed.
+	old := sender(t, lab, "", filepath.Join(bin, "oldsender"), 100, "-p", "5202")
 	waitFor(t, 10*time.Second, "oldsender connected", func() bool {
-		out, err := lab.Exec(t.Context(), "client", "ss", "-Htnp", "dport = :5201")
+		out, err := lab.Exec(t.Context(), "client", "ss", "-Htnp", "dport = :5202")
 		return err == nil && bytes.Contains(out, []byte("oldsender"))
 	})
 	ns := lab.Netns("client")
@@ -75,10 +76,10 @@ func TestTrafficAppsByProcessAndCgroup(t *testing.T) {
 	ids := st.AppIDs
 	pin := loader.PinDir(ns, "eth0", loader.Egress)
 	before := appCounters(t, pin)
-	if err := old.Wait(); err != nil {
-		t.Fatalf("oldsender: %v", err)
-	}
+	time.Sleep(2 * time.Second)
 	checkRun(t, pin, before, ids["old"], "oldsender (socket opened before apply)")
+	_ = old.Process.Kill()
+	_ = old.Wait()
 
 	for _, run := range []struct {
 		what, app, cgroup, path string
@@ -237,7 +238,7 @@ func sender(t *testing.T, lab *netlab.Lab, procs, binary string, secs int, extra
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+30)*time.Second)
 	t.Cleanup(cancel)
-	argv := append([]string{binary, "-c", "198.18.0.2", "-p", "5201", "-t", fmt.Sprint(secs), "-b", "50M"}, extra...)
+	argv := append([]string{binary, "-c", "198.18.0.2", "-t", fmt.Sprint(secs), "-b", "50M", "-p", "5201"}, extra...)
 	if procs != "" {
 		argv = append([]string{"sh", "-c", fmt.Sprintf(`echo $$ > %s && exec "$@"`, procs), "sh"}, argv...)
 	}
