@@ -79,7 +79,7 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	}
 	if o.DryRun {
 		fmt.Fprintf(o.Out, "attach: %s (%s)\n", attacher.Name(), why)
-		return dryRun(jobs, o.Out)
+		return dryRun(jobs, attacher.Name(), o.Out)
 	}
 	if err := loader.EnsureBPFFS(loader.BPFFSRoot); err != nil {
 		return err
@@ -263,7 +263,7 @@ func checkKernel(jobs []*job) error {
 	return joinBadInput(errs)
 }
 
-func dryRun(jobs []*job, w io.Writer) error {
+func dryRun(jobs []*job, mode string, w io.Writer) error {
 	for _, j := range jobs {
 		fmt.Fprintf(w, "# %s\n", j.label())
 		err := inNetns(j.netns, func() error {
@@ -271,7 +271,7 @@ func dryRun(jobs []*job, w io.Writer) error {
 			if err != nil {
 				return err
 			}
-			return j.describe(w, link)
+			return j.describe(w, link, mode)
 		})
 		if err != nil {
 			return err
