@@ -3,6 +3,7 @@ package shaper_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -258,4 +259,26 @@ func sender(t *testing.T, lab *netlab.Lab, procs, binary string, secs int, extra
 		}
 	})
 	return cmd
+}
+
+// A cgroup that does not exist is bad input, said with its position, and
+// nothing is applied.
+func TestApplyMissingCgroup(t *testing.T) {
+	lab := labtest.Lab(t, pairTopo)
+	ns := lab.Netns("client")
+	text := fmt.Sprintf("version: 1\napps:\n  - {name: cg, match: [{cgroup: /%s}]}\ninterfaces: [{name: eth0, netns: %s, egress: {}}]\n",
+		labtest.UniqueName("no-such-cgroup-"), ns)
+	pol, err := policy.Parse("missing.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = shaper.Apply(pol, shaper.ApplyOptions{})
+	var bad interface{ BadInput() bool }
+	if err == nil || !errors.As(err, &bad) || !bad.BadInput() || !strings.Contains(err.Error(), "missing.yaml:3:") ||
+		!strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("apply: %v; want bad input at missing.yaml:3 saying the cgroup does not exist", err)
+	}
+	if st, err := shaper.LoadState(ns, "eth0"); err != nil || st != nil {
+		t.Errorf("state after a refused apply: %+v, %v", st, err)
+	}
 }
