@@ -242,3 +242,61 @@ func (p Paths) Enough(n int) error {
 	}
 	return nil
 }
+
+// LargeApps returns n apps over wider domains than Apps, for the 10,000-
+// selector differential test: most apps have one single-field selector (a
+// /32 or /24 of 10.0.0.0/8, a port, a process or a cgroup), and up to
+// maxMulti selectors in all combine fields (drawn from the small domains,
+// so they overlap the singles). Packets from LargePacket hit them often.
+func LargeApps(r *rand.Rand, n, maxMulti int) []policy.App {
+	apps := make([]policy.App, n)
+	multi := 0
+	for i := range apps {
+		a := &apps[i]
+		a.Name = fmt.Sprintf("app%d", i)
+		if multi < maxMulti && r.IntN(n/maxMulti+1) == 0 {
+			s := Selector(r)
+			s.Ports = nil // one selector, not two
+			s.Dst = append(s.Dst, largePrefix(r))
+			a.Match = append(a.Match, s)
+			multi++
+			continue
+		}
+		var s policy.Selector
+		switch r.IntN(10) {
+		case 0:
+			s.DPorts = []policy.PortRange{{Lo: uint16(1000 + r.IntN(2000)), Hi: uint16(1000 + r.IntN(2000))}}
+			s.DPorts[0].Lo = min(s.DPorts[0].Lo, s.DPorts[0].Hi)
+		case 1:
+			s.Process = comms[r.IntN(len(comms))]
+		case 2:
+			s.Cgroup = cgroupPath(r)
+		default:
+			s.Dst = []netip.Prefix{largePrefix(r)}
+		}
+		a.Match = append(a.Match, s)
+	}
+	return apps
+}
+
+// largePrefix is a /32 or /24 of 10.0.0.0/16.
+func largePrefix(r *rand.Rand) netip.Prefix {
+	a := netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(256)), byte(r.IntN(256))})
+	if r.IntN(4) == 0 {
+		p, _ := a.Prefix(24)
+		return p
+	}
+	return netip.PrefixFrom(a, 32)
+}
+
+// LargePacket is a TCP or UDP packet to 10.0.0.0/16 (or a Packet from the
+// small domains, one time in four) with a random owner.
+func LargePacket(r *rand.Rand) classify.Packet {
+	if r.IntN(4) == 0 {
+		return WithOwner(r, Packet(r))
+	}
+	p := classify.Packet{IsIP: true, Proto: []uint8{6, 17}[r.IntN(2)], HasPorts: true,
+		SPort: uint16(r.IntN(65536)), DPort: uint16(1000 + r.IntN(2100)),
+		Src: netip.MustParseAddr(addrs4[r.IntN(len(addrs4))]), Dst: largePrefix(r).Addr()}
+	return WithOwner(r, p)
+}
