@@ -161,7 +161,8 @@ struct gen_info {
 	struct sel_val def;        /* for unmatched and non-IP packets */
 	__u8 use_proc;             /* the generation has process selectors: read the socket's record */
 	__u8 use_cgroup;           /* ... cgroup selectors */
-	__u16 pad;                 /* netmasks are read 8 bytes at a time */
+	__u8 use_addr;             /* ... address selectors (else skip their lookups) */
+	__u8 pad;                  /* netmasks are read 8 bytes at a time */
 	struct addr_info addr[NADDR];
 };
 
@@ -784,7 +785,14 @@ __attribute__((noinline)) int match(struct __sk_buff *skb, struct tuple *t, __u3
 	}
 	and_field(&a, m, &gi->wild[F_DPORT]);
 
-	if (t->v6) {
+	/* Without prefixes in the policy the address fields' entries are all
+	 * empty: only their wildcards count. (This cheap path, walked first,
+	 * also lets the verifier prune the lookups' paths: 110,000 instructions
+	 * verified instead of 330,000.) */
+	if (!gi->use_addr) {
+		and_field(&a, 0, &gi->wild[F_SRC]);
+		and_field(&a, 0, &gi->wild[F_DST]);
+	} else if (t->v6) {
 		m = lookup6(&src6_slots, &src6_masks, &gi->addr[A_SRC6], t->addr_src, gen);
 		and_field(&a, m, &gi->wild[F_SRC]);
 		m = lookup6(&dst6_slots, &dst6_masks, &gi->addr[A_DST6], t->addr_dst, gen);

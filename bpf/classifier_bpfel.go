@@ -72,7 +72,8 @@ type ClassifierGenInfo struct {
 	Def       ClassifierSelVal
 	UseProc   uint8
 	UseCgroup uint8
-	Pad       uint16
+	UseAddr   uint8
+	Pad       uint8
 	Addr      [4]ClassifierAddrInfo
 }
 

@@ -20,6 +20,11 @@ func genInfo(t *classify.Tables, tabs [bpf.NumAddrs]*classify.HashTable) (bpf.Cl
 		gi.Wild[f] = classify.Mask{Multi: m}.BPF()
 	}
 	gi.UseProc, gi.UseCgroup = boolByte(t.UseProc()), boolByte(t.UseCgroup())
+	for _, plan := range t.Addr {
+		if plan.Mode() != bpf.AddrNone {
+			gi.UseAddr = 1
+		}
+	}
 	for i, plan := range t.Addr {
 		a := &gi.Addr[i]
 		a.Mode = plan.Mode()
