@@ -35,6 +35,13 @@ type ClassifierAddrInfo struct {
 	Netmask [4][16]uint8
 }
 
+type ClassifierCgroupKey struct {
+	_   structs.HostLayout
+	Gen uint32
+	Pad uint32
+	Id  uint64
+}
+
 type ClassifierConfig struct {
 	_   structs.HostLayout
 	Gen uint32
@@ -49,12 +56,14 @@ type ClassifierCounter struct {
 type ClassifierField uint32
 
 const (
-	ClassifierFieldF_PROTO ClassifierField = 0
-	ClassifierFieldF_SPORT ClassifierField = 1
-	ClassifierFieldF_DPORT ClassifierField = 2
-	ClassifierFieldF_SRC   ClassifierField = 3
-	ClassifierFieldF_DST   ClassifierField = 4
-	ClassifierFieldNFIELDS ClassifierField = 5
+	ClassifierFieldF_PROTO  ClassifierField = 0
+	ClassifierFieldF_SPORT  ClassifierField = 1
+	ClassifierFieldF_DPORT  ClassifierField = 2
+	ClassifierFieldF_SRC    ClassifierField = 3
+	ClassifierFieldF_DST    ClassifierField = 4
+	ClassifierFieldF_PROC   ClassifierField = 5
+	ClassifierFieldF_CGROUP ClassifierField = 6
+	ClassifierFieldNFIELDS  ClassifierField = 7
 )
 
 type ClassifierFlowKey struct {
@@ -87,11 +96,20 @@ type ClassifierFlowVal struct {
 }
 
 type ClassifierGenInfo struct {
-	_    structs.HostLayout
-	Wild [5]ClassifierMask
-	Def  ClassifierSelVal
-	Pad  uint32
-	Addr [4]ClassifierAddrInfo
+	_         structs.HostLayout
+	Wild      [7]ClassifierMask
+	Def       ClassifierSelVal
+	UseProc   uint8
+	UseCgroup uint8
+	UseAddr   uint8
+	Pad       uint8
+	Addr      [4]ClassifierAddrInfo
+}
+
+type ClassifierIdent struct {
+	_      structs.HostLayout
+	Comm   [16]int8
+	Cgroup uint64
 }
 
 type ClassifierLinkKind uint32
@@ -117,8 +135,16 @@ type ClassifierLpm6Key struct {
 }
 
 type ClassifierMask struct {
-	_ structs.HostLayout
-	W [4]uint64
+	_      structs.HostLayout
+	Single uint32
+	Pad    uint32
+	W      [4]uint64
+}
+
+type ClassifierProcKey struct {
+	_    structs.HostLayout
+	Gen  uint32
+	Comm [16]int8
 }
 
 type ClassifierSelVal struct {
@@ -141,12 +167,21 @@ type ClassifierSlot6 struct {
 	Pad  uint32
 }
 
+type ClassifierSockInfo struct {
+	_      structs.HostLayout
+	Pid    uint32
+	Pad    uint32
+	Comm   [16]int8
+	Cgroup uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ClassifierMapAddrMasks       = "addr_masks"
 	ClassifierMapAppStats        = "app_stats"
+	ClassifierMapCgroupMasks     = "cgroup_masks"
 	ClassifierMapClassStats      = "class_stats"
 	ClassifierMapConfigMap       = "config_map"
 	ClassifierMapDportMasks      = "dport_masks"
@@ -157,17 +192,22 @@ const (
 	ClassifierMapFlowMisses      = "flow_misses"
 	ClassifierMapFlows           = "flows"
 	ClassifierMapGenInfos        = "gen_infos"
+	ClassifierMapMultiIdx        = "multi_idx"
+	ClassifierMapProcMasks       = "proc_masks"
 	ClassifierMapProtoMasks      = "proto_masks"
 	ClassifierMapSel             = "sel"
+	ClassifierMapSockInfo        = "sock_info"
 	ClassifierMapSportMasks      = "sport_masks"
 	ClassifierMapSrc4Masks       = "src4_masks"
 	ClassifierMapSrc4Slots       = "src4_slots"
 	ClassifierMapSrc6Masks       = "src6_masks"
 	ClassifierMapSrc6Slots       = "src6_slots"
+	ClassifierMapTestIdent       = "test_ident"
 	ClassifierProgShaperClassify = "shaper_classify"
 	ClassifierVarBtfAddrField    = "btf_addr_field"
 	ClassifierVarBtfField        = "btf_field"
 	ClassifierVarBtfLinkKind     = "btf_link_kind"
+	ClassifierVarIdentTest       = "ident_test"
 	ClassifierVarIngress         = "ingress"
 	ClassifierVarLinkType        = "link_type"
 	ClassifierVarShaped          = "shaped"
@@ -222,25 +262,30 @@ type ClassifierProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ClassifierMapSpecs struct {
-	AddrMasks  *ebpf.MapSpec `ebpf:"addr_masks"`
-	AppStats   *ebpf.MapSpec `ebpf:"app_stats"`
-	ClassStats *ebpf.MapSpec `ebpf:"class_stats"`
-	ConfigMap  *ebpf.MapSpec `ebpf:"config_map"`
-	DportMasks *ebpf.MapSpec `ebpf:"dport_masks"`
-	Dst4Masks  *ebpf.MapSpec `ebpf:"dst4_masks"`
-	Dst4Slots  *ebpf.MapSpec `ebpf:"dst4_slots"`
-	Dst6Masks  *ebpf.MapSpec `ebpf:"dst6_masks"`
-	Dst6Slots  *ebpf.MapSpec `ebpf:"dst6_slots"`
-	FlowMisses *ebpf.MapSpec `ebpf:"flow_misses"`
-	Flows      *ebpf.MapSpec `ebpf:"flows"`
-	GenInfos   *ebpf.MapSpec `ebpf:"gen_infos"`
-	ProtoMasks *ebpf.MapSpec `ebpf:"proto_masks"`
-	Sel        *ebpf.MapSpec `ebpf:"sel"`
-	SportMasks *ebpf.MapSpec `ebpf:"sport_masks"`
-	Src4Masks  *ebpf.MapSpec `ebpf:"src4_masks"`
-	Src4Slots  *ebpf.MapSpec `ebpf:"src4_slots"`
-	Src6Masks  *ebpf.MapSpec `ebpf:"src6_masks"`
-	Src6Slots  *ebpf.MapSpec `ebpf:"src6_slots"`
+	AddrMasks   *ebpf.MapSpec `ebpf:"addr_masks"`
+	AppStats    *ebpf.MapSpec `ebpf:"app_stats"`
+	CgroupMasks *ebpf.MapSpec `ebpf:"cgroup_masks"`
+	ClassStats  *ebpf.MapSpec `ebpf:"class_stats"`
+	ConfigMap   *ebpf.MapSpec `ebpf:"config_map"`
+	DportMasks  *ebpf.MapSpec `ebpf:"dport_masks"`
+	Dst4Masks   *ebpf.MapSpec `ebpf:"dst4_masks"`
+	Dst4Slots   *ebpf.MapSpec `ebpf:"dst4_slots"`
+	Dst6Masks   *ebpf.MapSpec `ebpf:"dst6_masks"`
+	Dst6Slots   *ebpf.MapSpec `ebpf:"dst6_slots"`
+	FlowMisses  *ebpf.MapSpec `ebpf:"flow_misses"`
+	Flows       *ebpf.MapSpec `ebpf:"flows"`
+	GenInfos    *ebpf.MapSpec `ebpf:"gen_infos"`
+	MultiIdx    *ebpf.MapSpec `ebpf:"multi_idx"`
+	ProcMasks   *ebpf.MapSpec `ebpf:"proc_masks"`
+	ProtoMasks  *ebpf.MapSpec `ebpf:"proto_masks"`
+	Sel         *ebpf.MapSpec `ebpf:"sel"`
+	SockInfo    *ebpf.MapSpec `ebpf:"sock_info"`
+	SportMasks  *ebpf.MapSpec `ebpf:"sport_masks"`
+	Src4Masks   *ebpf.MapSpec `ebpf:"src4_masks"`
+	Src4Slots   *ebpf.MapSpec `ebpf:"src4_slots"`
+	Src6Masks   *ebpf.MapSpec `ebpf:"src6_masks"`
+	Src6Slots   *ebpf.MapSpec `ebpf:"src6_slots"`
+	TestIdent   *ebpf.MapSpec `ebpf:"test_ident"`
 }
 
 // ClassifierVariableSpecs contains global variables before they are loaded into the kernel.
@@ -250,6 +295,7 @@ type ClassifierVariableSpecs struct {
 	BtfAddrField *ebpf.VariableSpec `ebpf:"btf_addr_field"`
 	BtfField     *ebpf.VariableSpec `ebpf:"btf_field"`
 	BtfLinkKind  *ebpf.VariableSpec `ebpf:"btf_link_kind"`
+	IdentTest    *ebpf.VariableSpec `ebpf:"ident_test"`
 	Ingress      *ebpf.VariableSpec `ebpf:"ingress"`
 	LinkType     *ebpf.VariableSpec `ebpf:"link_type"`
 	Shaped       *ebpf.VariableSpec `ebpf:"shaped"`
@@ -275,31 +321,37 @@ func (o *ClassifierObjects) Close() error {
 //
 // It can be passed to LoadClassifierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ClassifierMaps struct {
-	AddrMasks  *ebpf.Map `ebpf:"addr_masks"`
-	AppStats   *ebpf.Map `ebpf:"app_stats"`
-	ClassStats *ebpf.Map `ebpf:"class_stats"`
-	ConfigMap  *ebpf.Map `ebpf:"config_map"`
-	DportMasks *ebpf.Map `ebpf:"dport_masks"`
-	Dst4Masks  *ebpf.Map `ebpf:"dst4_masks"`
-	Dst4Slots  *ebpf.Map `ebpf:"dst4_slots"`
-	Dst6Masks  *ebpf.Map `ebpf:"dst6_masks"`
-	Dst6Slots  *ebpf.Map `ebpf:"dst6_slots"`
-	FlowMisses *ebpf.Map `ebpf:"flow_misses"`
-	Flows      *ebpf.Map `ebpf:"flows"`
-	GenInfos   *ebpf.Map `ebpf:"gen_infos"`
-	ProtoMasks *ebpf.Map `ebpf:"proto_masks"`
-	Sel        *ebpf.Map `ebpf:"sel"`
-	SportMasks *ebpf.Map `ebpf:"sport_masks"`
-	Src4Masks  *ebpf.Map `ebpf:"src4_masks"`
-	Src4Slots  *ebpf.Map `ebpf:"src4_slots"`
-	Src6Masks  *ebpf.Map `ebpf:"src6_masks"`
-	Src6Slots  *ebpf.Map `ebpf:"src6_slots"`
+	AddrMasks   *ebpf.Map `ebpf:"addr_masks"`
+	AppStats    *ebpf.Map `ebpf:"app_stats"`
+	CgroupMasks *ebpf.Map `ebpf:"cgroup_masks"`
+	ClassStats  *ebpf.Map `ebpf:"class_stats"`
+	ConfigMap   *ebpf.Map `ebpf:"config_map"`
+	DportMasks  *ebpf.Map `ebpf:"dport_masks"`
+	Dst4Masks   *ebpf.Map `ebpf:"dst4_masks"`
+	Dst4Slots   *ebpf.Map `ebpf:"dst4_slots"`
+	Dst6Masks   *ebpf.Map `ebpf:"dst6_masks"`
+	Dst6Slots   *ebpf.Map `ebpf:"dst6_slots"`
+	FlowMisses  *ebpf.Map `ebpf:"flow_misses"`
+	Flows       *ebpf.Map `ebpf:"flows"`
+	GenInfos    *ebpf.Map `ebpf:"gen_infos"`
+	MultiIdx    *ebpf.Map `ebpf:"multi_idx"`
+	ProcMasks   *ebpf.Map `ebpf:"proc_masks"`
+	ProtoMasks  *ebpf.Map `ebpf:"proto_masks"`
+	Sel         *ebpf.Map `ebpf:"sel"`
+	SockInfo    *ebpf.Map `ebpf:"sock_info"`
+	SportMasks  *ebpf.Map `ebpf:"sport_masks"`
+	Src4Masks   *ebpf.Map `ebpf:"src4_masks"`
+	Src4Slots   *ebpf.Map `ebpf:"src4_slots"`
+	Src6Masks   *ebpf.Map `ebpf:"src6_masks"`
+	Src6Slots   *ebpf.Map `ebpf:"src6_slots"`
+	TestIdent   *ebpf.Map `ebpf:"test_ident"`
 }
 
 func (m *ClassifierMaps) Close() error {
 	return _ClassifierClose(
 		m.AddrMasks,
 		m.AppStats,
+		m.CgroupMasks,
 		m.ClassStats,
 		m.ConfigMap,
 		m.DportMasks,
@@ -310,13 +362,17 @@ func (m *ClassifierMaps) Close() error {
 		m.FlowMisses,
 		m.Flows,
 		m.GenInfos,
+		m.MultiIdx,
+		m.ProcMasks,
 		m.ProtoMasks,
 		m.Sel,
+		m.SockInfo,
 		m.SportMasks,
 		m.Src4Masks,
 		m.Src4Slots,
 		m.Src6Masks,
 		m.Src6Slots,
+		m.TestIdent,
 	)
 }
 
@@ -327,6 +383,7 @@ type ClassifierVariables struct {
 	BtfAddrField *ebpf.Variable `ebpf:"btf_addr_field"`
 	BtfField     *ebpf.Variable `ebpf:"btf_field"`
 	BtfLinkKind  *ebpf.Variable `ebpf:"btf_link_kind"`
+	IdentTest    *ebpf.Variable `ebpf:"ident_test"`
 	Ingress      *ebpf.Variable `ebpf:"ingress"`
 	LinkType     *ebpf.Variable `ebpf:"link_type"`
 	Shaped       *ebpf.Variable `ebpf:"shaped"`

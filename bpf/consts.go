@@ -4,7 +4,11 @@ package bpf
 // (C has no way to export those); consts_test.go checks each against the
 // object: map sizes, array lengths, the hash multipliers in the code.
 const (
-	MaxSelectors  = 256                // MAX_SELECTORS: bits in struct mask
+	MaxSelectors  = 65535              // selector numbers 0..65534 (sel holds MAX_SELECTORS = 65536 per generation)
+	SelEntries    = 65536              // MAX_SELECTORS: sel entries per generation
+	MaxMulti      = 256                // MAX_MULTI: multi-field selectors, bits in struct mask
+	MaxComms      = 65536              // MAX_COMMS: proc_masks and cgroup_masks entries (both generations)
+	CommLen       = 16                 // COMM_LEN: a process's comm with its NUL
 	NumGens       = 2                  // NGEN: rule generations
 	NumPorts      = 65536              // NPORTS: entries per generation in sport/dport_masks
 	MaxLPMEntries = 262144             // MAX_LPM: entries in each LPM trie (both gens)
@@ -16,7 +20,7 @@ const (
 	HashMul1      = 0x9E3779B97F4A7C15 // HASH_MUL1: the slot hash's multipliers
 	HashMul2      = 0xC2B2AE3D27D4EB4F // HASH_MUL2
 	MaxClassSlots = 4096               // MAX_CLASS_SLOTS: class_stats entries (HTB minor ids)
-	MaxApps       = 1024               // MAX_APPS: app_stats entries (app 0 = unmatched)
+	MaxApps       = 16384              // MAX_APPS: app_stats entries (app 0 = unmatched)
 )
 
 // Field indexes of gen_info.wild (enum field in classifier.c, via bpf2go).
@@ -26,6 +30,8 @@ const (
 	FieldDPort = int(ClassifierFieldF_DPORT)
 	FieldSrc   = int(ClassifierFieldF_SRC)
 	FieldDst   = int(ClassifierFieldF_DST)
+	FieldProc  = int(ClassifierFieldF_PROC)
+	FieldCgrp  = int(ClassifierFieldF_CGROUP)
 	NumFields  = int(ClassifierFieldNFIELDS)
 )
 

@@ -17,18 +17,21 @@ func TestConstsMatchObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]uint32{
-		ClassifierMapSel:        NumGens * MaxSelectors,
-		ClassifierMapProtoMasks: NumGens * 256,
-		ClassifierMapSportMasks: NumGens * NumPorts,
-		ClassifierMapDportMasks: NumGens * NumPorts,
-		ClassifierMapSrc4Masks:  MaxLPMEntries,
-		ClassifierMapDst6Masks:  MaxLPMEntries,
-		ClassifierMapSrc4Slots:  NumGens * MinSlots,
-		ClassifierMapDst6Slots:  NumGens * MinSlots,
-		ClassifierMapAddrMasks:  NumGens * MinMasks,
-		ClassifierMapGenInfos:   NumGens,
-		ClassifierMapClassStats: MaxClassSlots,
-		ClassifierMapAppStats:   MaxApps,
+		ClassifierMapSel:         NumGens * SelEntries,
+		ClassifierMapMultiIdx:    NumGens * MaxMulti,
+		ClassifierMapProcMasks:   MaxComms,
+		ClassifierMapCgroupMasks: MaxComms,
+		ClassifierMapProtoMasks:  NumGens * 256,
+		ClassifierMapSportMasks:  NumGens * NumPorts,
+		ClassifierMapDportMasks:  NumGens * NumPorts,
+		ClassifierMapSrc4Masks:   MaxLPMEntries,
+		ClassifierMapDst6Masks:   MaxLPMEntries,
+		ClassifierMapSrc4Slots:   NumGens * MinSlots,
+		ClassifierMapDst6Slots:   NumGens * MinSlots,
+		ClassifierMapAddrMasks:   NumGens * MinMasks,
+		ClassifierMapGenInfos:    NumGens,
+		ClassifierMapClassStats:  MaxClassSlots,
+		ClassifierMapAppStats:    MaxApps,
 	} {
 		if got := spec.Maps[name].MaxEntries; got != want {
 			t.Errorf("map %s: max_entries %d in the object, consts.go says %d", name, got, want)
@@ -53,7 +56,8 @@ func TestConstsMatchObject(t *testing.T) {
 		strct, member string
 		want          uint32
 	}{
-		{"mask", "w", MaxSelectors / 64},
+		{"mask", "w", MaxMulti / 64},
+		{"sock_info", "comm", CommLen},
 		{"addr_info", "lens", MaxHashLens},
 		{"addr_info", "netmask", MaxHashLens},
 		{"gen_info", "wild", uint32(NumFields)},

@@ -117,20 +117,32 @@ static __always_inline int tcp_syn(struct __sk_buff *skb, __u32 l3, __u32 l4)
 	return r == 0 && (flags & 0x02);
 }
 
-/* flow_owner fills who sent the flow's first packet.
- *
- * >>> pid/comm: left zero here. bpf_get_current_pid_tgid/comm at tc egress
- * name whatever task runs when the packet leaves: for TCP often softirq
- * (ACK-clocked sends, retransmits, TSQ) or another task, not the socket's
- * owner. The socket-local record of the apps work (bpf/sock_info.h:
- * struct sock_info {u32 pid; u32 pad; char comm[16]; u64 cgroup}, written
- * at socket creation) is the right source: read it from skb->sk here. <<<
- *
- * The cgroup id is the sending socket's (egress only: skb->sk is ours). */
+/* flow_owner fills in who owns the flow: at egress, the socket-local
+ * record of the packet's socket (bpf/sock_info.h, written when the socket
+ * was made, or by the walk of sockets open before apply) and the socket's
+ * cgroup. Not bpf_get_current_pid_tgid/comm: at tc egress they name
+ * whatever task runs when the packet leaves (often softirq). At ingress
+ * the owner is left for the flow's first egress packet: a flow first seen
+ * at ingress (an incoming connection) reaches flow_store on its first
+ * reply, whose verdict for the up direction is not yet set. Only hosts
+ * whose policy uses process or cgroup selectors record sockets
+ * (loader.EnsureSock); elsewhere pid and comm stay unknown. */
 static __always_inline void flow_owner(struct __sk_buff *skb, struct flow_val *e)
 {
-	if (!ingress)
-		e->cgroup = bpf_skb_cgroup_id(skb);
+	if (ingress || e->pid)
+		return;
+	e->cgroup = bpf_skb_cgroup_id(skb);
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return;
+	struct sock_info *si = bpf_sk_storage_get(&sock_info, sk, 0, 0);
+	if (!si)
+		return;
+	e->pid = si->pid;
+	__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
 }
 
 /* flow_count adds the packet to the entry. last_seen is refreshed on the
@@ -193,6 +205,8 @@ __noinline int flow_store(struct __sk_buff *skb, const struct flow_key *k, const
 		e = bpf_map_lookup_elem(&flows, &key);
 		if (!e)
 			return 0;
+	} else if (!e->pid) {
+		flow_owner(skb, e);
 	}
 	flow_set(e, dir, u->gen, v);
 	flow_count(e, dir, u->bytes, u->packets);

@@ -8,38 +8,37 @@ import (
 	"github.com/shaperdev/shaper/policy"
 )
 
-// sub is one bit of the compiled policy: a selector, or half of a selector
-// with `port` (which matches sport OR dport).
+// sub is one numbered selector: a selector, or half of a selector with
+// `port` (which matches sport OR dport).
 type sub struct {
-	app    string
-	protos []uint8
-	sports *portSet // nil = any
-	dports *portSet
-	src    []netip.Prefix
-	dst    []netip.Prefix
+	app     string
+	protos  []uint8
+	sports  *portSet // nil = any
+	dports  *portSet
+	src     []netip.Prefix
+	dst     []netip.Prefix
+	process string // "" = any
+	cgroup  uint64 // 0 = any
 }
 
-// Compile turns the ordered apps into map entries. Selector bits follow
-// policy order, so the lowest matching bit is the first matching selector.
+// fields is the number of fields s constrains.
+func (s sub) fields() int {
+	n := 0
+	for _, c := range []bool{len(s.protos) > 0, s.sports != nil, s.dports != nil,
+		len(s.src) > 0, len(s.dst) > 0, s.process != "", s.cgroup != 0} {
+		if c {
+			n++
+		}
+	}
+	return n
+}
+
+// Compile turns the ordered apps into map entries. Selector numbers follow
+// policy order, so the lowest matching number is the first match.
 func Compile(apps []policy.App, b Binding) (*Tables, error) {
-	var subs []sub
-	for _, a := range apps {
-		id, ok := b.AppID[a.Name]
-		if !ok || id == 0 || id >= bpf.MaxApps {
-			return nil, fmt.Errorf("app %q: no app id in 1..%d given (caller bug)", a.Name, bpf.MaxApps-1)
-		}
-		for _, s := range a.Match {
-			split, err := splitSelector(a, s)
-			if err != nil {
-				return nil, err
-			}
-			subs = append(subs, split...)
-			if len(subs) > bpf.MaxSelectors {
-				return nil, &Error{Pos: s.Pos, App: a.Name, Msg: fmt.Sprintf(
-					"the policy needs more than %d selectors (a selector with `port` counts twice): "+
-						"merge selectors, e.g. list several ports or prefixes in one selector", bpf.MaxSelectors)}
-			}
-		}
+	subs, err := subsOf(apps, b)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkClass(b.Default, "default class"); err != nil {
 		return nil, err
@@ -48,6 +47,8 @@ func Compile(apps []policy.App, b Binding) (*Tables, error) {
 		Proto:   map[uint8]Mask{},
 		Src:     map[netip.Prefix]Mask{},
 		Dst:     map[netip.Prefix]Mask{},
+		Process: map[string]Mask{},
+		Cgroup:  map[uint64]Mask{},
 		Default: b.Default,
 	}
 	for i, s := range subs {
@@ -59,12 +60,53 @@ func Compile(apps []policy.App, b Binding) (*Tables, error) {
 			return nil, err
 		}
 		t.Sel = append(t.Sel, SelVal{App: b.AppID[s.app], Class: cls})
-		t.add(i, s)
+		multi := -1
+		if s.fields() != 1 {
+			multi = len(t.MultiIdx)
+			t.MultiIdx = append(t.MultiIdx, uint32(i))
+		}
+		t.add(i, multi, s)
 	}
 	t.Src = fold(t.Src)
 	t.Dst = fold(t.Dst)
 	t.planAddrs()
 	return t, nil
+}
+
+// subsOf numbers the selectors of apps in policy order, within the limits.
+func subsOf(apps []policy.App, b Binding) ([]sub, error) {
+	var subs []sub
+	multi := 0
+	for _, a := range apps {
+		id, ok := b.AppID[a.Name]
+		if !ok || id == 0 || id >= bpf.MaxApps {
+			return nil, fmt.Errorf("app %q: no app id in 1..%d given (caller bug)", a.Name, bpf.MaxApps-1)
+		}
+		for _, s := range a.Match {
+			split, err := splitSelector(a, s, b)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range split {
+				if c.fields() != 1 {
+					multi++
+				}
+			}
+			subs = append(subs, split...)
+			if len(subs) > bpf.MaxSelectors {
+				return nil, &Error{Pos: s.Pos, App: a.Name, Msg: fmt.Sprintf(
+					"the policy needs more than %d selectors (a selector with `port` counts twice): "+
+						"merge selectors, e.g. list several ports or prefixes in one selector", bpf.MaxSelectors)}
+			}
+			if multi > bpf.MaxMulti {
+				return nil, &Error{Pos: s.Pos, App: a.Name, Msg: fmt.Sprintf(
+					"the policy needs more than %d selectors with two or more fields (a selector with `port` "+
+						"counts twice): give such selectors one field each where you can (e.g. `src` alone), "+
+						"or merge them", bpf.MaxMulti)}
+			}
+		}
+	}
+	return subs, nil
 }
 
 func checkClass(c Class, what string) error {
@@ -76,13 +118,16 @@ func checkClass(c Class, what string) error {
 
 // splitSelector returns the sub-selectors of s: one, or two for `port`;
 // none when the port constraints cannot all hold (port ∩ sport empty).
-func splitSelector(a policy.App, s policy.Selector) ([]sub, error) {
-	if s.Process != "" || s.Cgroup != "" {
-		return nil, &Error{Pos: s.Pos, App: a.Name, Msg: "process/cgroup selectors are not supported yet by this version: " +
-			"match this app by proto, port or address instead, or remove the selector"}
-	}
+func splitSelector(a policy.App, s policy.Selector, b Binding) ([]sub, error) {
 	base := sub{app: a.Name, protos: s.Protos, src: masked(s.Src), dst: masked(s.Dst),
-		sports: newPortSet(s.SPorts), dports: newPortSet(s.DPorts)}
+		sports: newPortSet(s.SPorts), dports: newPortSet(s.DPorts), process: s.Process}
+	if s.Cgroup != "" {
+		id, ok := b.Cgroups[s.Cgroup]
+		if !ok || id == 0 {
+			return nil, fmt.Errorf("app %q: cgroup %s has no id given (caller bug)", a.Name, s.Cgroup)
+		}
+		base.cgroup = id
+	}
 	if len(s.Ports) == 0 {
 		return []sub{base}, nil
 	}
@@ -110,42 +155,69 @@ func masked(ps []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// add sets bit i in the table of every value s accepts, or in the field's
-// wildcard mask when s does not constrain the field.
-func (t *Tables) add(i int, s sub) {
+// add records selector i (multi number j, or -1 for a single-field
+// selector) in the table of every value s accepts, and a multi selector in
+// the wildcards of every field s ignores.
+func (t *Tables) add(i, j int, s sub) {
+	set := func(m *Mask) {
+		if j < 0 {
+			m.SetSingle(i)
+		} else {
+			m.Multi.Set(j)
+		}
+	}
+	wild := func(f int) {
+		if j >= 0 {
+			t.Wild[f].Set(j)
+		}
+	}
 	if len(s.protos) == 0 {
-		t.Wild[bpf.FieldProto].Set(i)
+		wild(bpf.FieldProto)
 	}
 	for _, p := range s.protos {
 		m := t.Proto[p]
-		m.Set(i)
+		set(&m)
 		t.Proto[p] = m
 	}
-	addPorts(&t.SPort, &t.Wild[bpf.FieldSPort], s.sports, i)
-	addPorts(&t.DPort, &t.Wild[bpf.FieldDPort], s.dports, i)
-	addPrefixes(t.Src, &t.Wild[bpf.FieldSrc], s.src, i)
-	addPrefixes(t.Dst, &t.Wild[bpf.FieldDst], s.dst, i)
+	addPorts(&t.SPort, s.sports, set, func() { wild(bpf.FieldSPort) })
+	addPorts(&t.DPort, s.dports, set, func() { wild(bpf.FieldDPort) })
+	addPrefixes(t.Src, s.src, set, func() { wild(bpf.FieldSrc) })
+	addPrefixes(t.Dst, s.dst, set, func() { wild(bpf.FieldDst) })
+	if s.process == "" {
+		wild(bpf.FieldProc)
+	} else {
+		m := t.Process[s.process]
+		set(&m)
+		t.Process[s.process] = m
+	}
+	if s.cgroup == 0 {
+		wild(bpf.FieldCgrp)
+	} else {
+		m := t.Cgroup[s.cgroup]
+		set(&m)
+		t.Cgroup[s.cgroup] = m
+	}
 }
 
-func addPorts(tab *[]Mask, wild *Mask, ps *portSet, i int) {
+func addPorts(tab *[]Mask, ps *portSet, set func(*Mask), wild func()) {
 	if ps == nil {
-		wild.Set(i)
+		wild()
 		return
 	}
 	if *tab == nil {
 		*tab = make([]Mask, bpf.NumPorts)
 	}
-	ps.each(func(p uint16) { (*tab)[p].Set(i) })
+	ps.each(func(p uint16) { set(&(*tab)[p]) })
 }
 
-func addPrefixes(tab map[netip.Prefix]Mask, wild *Mask, ps []netip.Prefix, i int) {
+func addPrefixes(tab map[netip.Prefix]Mask, ps []netip.Prefix, set func(*Mask), wild func()) {
 	if len(ps) == 0 {
-		wild.Set(i)
+		wild()
 		return
 	}
 	for _, p := range ps {
 		m := tab[p]
-		m.Set(i)
+		set(&m)
 		tab[p] = m
 	}
 }

@@ -11,12 +11,18 @@ import (
 	"github.com/shaperdev/shaper/policy"
 )
 
-func mask(bits ...int) Mask {
-	var m Mask
-	for _, b := range bits {
-		m.Set(b)
+// single is the entry of a value that single-field selector i accepts.
+func single(i int) Mask { return Mask{Single: uint32(i) + 1} }
+
+// multi is the entry of a value that multi-field selectors js take part in.
+func multi(js ...int) Mask { return Mask{Multi: bitset(js...)} }
+
+func bitset(js ...int) Bits {
+	var b Bits
+	for _, j := range js {
+		b.Set(j)
 	}
-	return m
+	return b
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -39,14 +45,15 @@ func TestCompileTables(t *testing.T) {
 		name: "port range expanded into dport entries, other fields wild",
 		apps: []policy.App{{Name: "web", Match: []policy.Selector{{Protos: []uint8{6}, DPorts: []policy.PortRange{{Lo: 80, Hi: 82}}}}}},
 		check: func(t *testing.T, tab *Tables) {
-			want := map[uint16]Mask{80: mask(0), 81: mask(0), 82: mask(0)}
+			want := map[uint16]Mask{80: multi(0), 81: multi(0), 82: multi(0)}
 			if !equalMaps(sparse(tab.DPort), want) || tab.SPort != nil {
 				t.Errorf("dport %v sport %v", tab.DPort, tab.SPort)
 			}
-			if tab.Proto[6] != mask(0) || len(tab.Proto) != 1 {
+			if tab.Proto[6] != multi(0) || len(tab.Proto) != 1 || !slices.Equal(tab.MultiIdx, []uint32{0}) {
 				t.Errorf("proto %v", tab.Proto)
 			}
-			wantWild := [bpf.NumFields]Mask{bpf.FieldSPort: mask(0), bpf.FieldSrc: mask(0), bpf.FieldDst: mask(0)}
+			wantWild := [bpf.NumFields]Bits{bpf.FieldSPort: bitset(0), bpf.FieldSrc: bitset(0), bpf.FieldDst: bitset(0),
+				bpf.FieldProc: bitset(0), bpf.FieldCgrp: bitset(0)}
 			if tab.Wild != wantWild {
 				t.Errorf("wild %v, want %v", tab.Wild, wantWild)
 			}
@@ -58,10 +65,11 @@ func TestCompileTables(t *testing.T) {
 			{Name: "all", Match: []policy.Selector{{}}},
 		},
 		check: func(t *testing.T, tab *Tables) {
-			if !equalMaps(sparse(tab.SPort), map[uint16]Mask{53: mask(0)}) || !equalMaps(sparse(tab.DPort), map[uint16]Mask{53: mask(1)}) {
+			if !equalMaps(sparse(tab.SPort), map[uint16]Mask{53: single(0)}) || !equalMaps(sparse(tab.DPort), map[uint16]Mask{53: single(1)}) {
 				t.Errorf("sport %v dport %v", tab.SPort, tab.DPort)
 			}
-			if tab.Wild[bpf.FieldSPort] != mask(1, 2) || tab.Wild[bpf.FieldDPort] != mask(0, 2) {
+			// the field-less selector is multi 0, wild everywhere; the halves are single
+			if tab.Wild[bpf.FieldSPort] != bitset(0) || tab.Wild[bpf.FieldDPort] != bitset(0) || !slices.Equal(tab.MultiIdx, []uint32{2}) {
 				t.Errorf("wild %v", tab.Wild)
 			}
 			if len(tab.Sel) != 3 || tab.Sel[0].App != 1 || tab.Sel[1].App != 1 || tab.Sel[2].App != 2 {
@@ -76,7 +84,7 @@ func TestCompileTables(t *testing.T) {
 		}}}},
 		check: func(t *testing.T, tab *Tables) {
 			// sport half: 10-20 ∩ 30 = ∅ → dropped; dport half: sport 30, dport 10-20.
-			if len(tab.Sel) != 1 || !equalMaps(sparse(tab.SPort), map[uint16]Mask{30: mask(0)}) || len(sparse(tab.DPort)) != 11 {
+			if len(tab.Sel) != 1 || !equalMaps(sparse(tab.SPort), map[uint16]Mask{30: multi(0)}) || len(sparse(tab.DPort)) != 11 {
 				t.Errorf("sel %v sport %v dport %d entries", tab.Sel, sparse(tab.SPort), len(sparse(tab.DPort)))
 			}
 		},
@@ -90,13 +98,13 @@ func TestCompileTables(t *testing.T) {
 		},
 		check: func(t *testing.T, tab *Tables) {
 			want := map[netip.Prefix]Mask{
-				pfx("0.0.0.0/0"):     mask(2),
-				pfx("198.18.0.0/15"): mask(0, 2),
-				pfx("198.18.1.0/24"): mask(0, 1, 2),
-				pfx("198.18.1.7/32"): mask(0, 1, 2),
-				pfx("198.19.0.0/16"): mask(0, 2, 3),
-				pfx("fd00::/8"):      mask(1),
-				pfx("fd00:1::/32"):   mask(1, 3),
+				pfx("0.0.0.0/0"):     single(2),
+				pfx("198.18.0.0/15"): single(0),
+				pfx("198.18.1.0/24"): single(0),
+				pfx("198.18.1.7/32"): single(0),
+				pfx("198.19.0.0/16"): single(0),
+				pfx("fd00::/8"):      single(1),
+				pfx("fd00:1::/32"):   single(1),
 			}
 			if !equalMaps(tab.Dst, want) {
 				t.Errorf("dst %v\nwant %v", tab.Dst, want)
@@ -141,7 +149,7 @@ func TestCompileTables(t *testing.T) {
 		name: "an app with no selectors takes no bit",
 		apps: []policy.App{{Name: "none"}, {Name: "b", Match: []policy.Selector{{Protos: []uint8{17}}}}},
 		check: func(t *testing.T, tab *Tables) {
-			if len(tab.Sel) != 1 || tab.Sel[0].App != 2 || tab.Proto[17] != mask(0) {
+			if len(tab.Sel) != 1 || tab.Sel[0].App != 2 || tab.Proto[17] != single(0) {
 				t.Errorf("sel %v proto %v", tab.Sel, tab.Proto)
 			}
 		},
@@ -187,10 +195,15 @@ func equalMaps[K comparable](a, b map[K]Mask) bool {
 
 func TestCompileErrors(t *testing.T) {
 	many := policy.App{Name: "many"}
-	for range 129 {
+	for range bpf.MaxSelectors/2 + 1 {
 		many.Match = append(many.Match, policy.Selector{Ports: []policy.PortRange{{Lo: 1, Hi: 1}}})
 	}
-	exactly := policy.App{Name: "many", Match: many.Match[:128]}
+	exactly := policy.App{Name: "many", Match: append(many.Match[:bpf.MaxSelectors/2:bpf.MaxSelectors/2], policy.Selector{DPorts: []policy.PortRange{{Lo: 2, Hi: 2}}})}
+	multis := policy.App{Name: "many"}
+	for range bpf.MaxMulti + 1 {
+		multis.Match = append(multis.Match, policy.Selector{Protos: []uint8{6}, DPorts: []policy.PortRange{{Lo: 1, Hi: 1}}})
+	}
+	multiFit := policy.App{Name: "many", Match: multis.Match[:bpf.MaxMulti]}
 	tests := []struct {
 		name    string
 		apps    []policy.App
@@ -198,12 +211,13 @@ func TestCompileErrors(t *testing.T) {
 		want    string // "" = no error
 		badUser bool
 	}{
-		{"process", []policy.App{{Name: "ff", Match: []policy.Selector{{Process: "firefox", Pos: policy.Pos{File: "p.yaml", Line: 3, Col: 7}}}}},
-			bind("ff"), `p.yaml:3:7: app "ff": process/cgroup selectors are not supported yet by this version`, true},
-		{"cgroup", []policy.App{{Name: "bk", Match: []policy.Selector{{Cgroup: "/x"}}}},
-			bind("bk"), `app "bk": process/cgroup selectors are not supported yet`, true},
-		{"257 selectors", []policy.App{many}, bind("many"), "more than 256 selectors", true},
-		{"256 selectors fit", []policy.App{exactly}, bind("many"), "", false},
+		{"process", []policy.App{{Name: "ff", Match: []policy.Selector{{Process: "firefox"}}}}, bind("ff"), "", false},
+		{"cgroup without id", []policy.App{{Name: "bk", Match: []policy.Selector{{Cgroup: "/x"}}}},
+			bind("bk"), `app "bk": cgroup /x has no id given (caller bug)`, false},
+		{"65536 selectors", []policy.App{many}, bind("many"), "more than 65535 selectors", true},
+		{"65535 selectors fit", []policy.App{exactly}, bind("many"), "", false},
+		{"257 multi-field selectors", []policy.App{multis}, bind("many"), "more than 256 selectors with two or more fields", true},
+		{"256 multi-field selectors fit", []policy.App{multiFit}, bind("many"), "", false},
 		{"missing app id", []policy.App{{Name: "x"}}, bind(), "no app id", false},
 		{"slot out of range", []policy.App{{Name: "x", Match: []policy.Selector{{}}}},
 			Binding{AppID: map[string]uint32{"x": 1}, Default: Class{Slot: 5000}}, "slot 5000", false},
@@ -228,14 +242,23 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
-func TestMaskFirst(t *testing.T) {
+func TestBitsFirst(t *testing.T) {
 	for _, i := range []int{0, 1, 63, 64, 127, 128, 200, 255} {
-		m := mask(i, 255)
+		m := bitset(i, 255)
 		if got := m.First(); got != i {
 			t.Errorf("First(%d) = %d", i, got)
 		}
 	}
-	if (Mask{}).First() != -1 {
-		t.Error("empty mask has a first bit")
+	if (Bits{}).First() != -1 {
+		t.Error("empty set has a first bit")
+	}
+}
+
+func TestMaskOr(t *testing.T) {
+	if got := single(3).Or(Mask{}).Or(single(5)); got != single(3) {
+		t.Errorf("single: %+v", got)
+	}
+	if got := multi(1).Or(multi(7)).Or(single(9)); got != (Mask{Single: 10, Multi: bitset(1, 7)}) {
+		t.Errorf("multi: %+v", got)
 	}
 }

@@ -8,28 +8,46 @@ import (
 
 // Lookup classifies p with the compiled tables exactly the way the BPF
 // program does: one lookup per field (per prefix length for a hashed
-// address field) ORed with the field's wildcard mask, AND over the fields,
-// lowest bit wins.
+// address field); the smallest single over the fields, against the first
+// multi selector left in the AND over the fields of (bitmap | wildcards).
 func (t *Tables) Lookup(p Packet) Result {
 	def := Result{ClassID: t.Default.ClassID, Slot: t.Default.Slot}
 	if !p.IsIP {
 		return def
 	}
-	acc := Mask{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
-	acc = acc.And(t.Proto[p.Proto].Or(t.Wild[bpf.FieldProto]))
+	best := ^uint32(0)
+	acc := allBits()
+	field := func(m Mask, f int) {
+		if m.Single != 0 && m.Single-1 < best {
+			best = m.Single - 1
+		}
+		acc = acc.And(m.Multi.Or(t.Wild[f]))
+	}
+	field(t.Proto[p.Proto], bpf.FieldProto)
 	var sp, dp Mask // packets without ports match only port wildcards
 	if p.HasPorts {
 		sp, dp = port(t.SPort, p.SPort), port(t.DPort, p.DPort)
 	}
-	acc = acc.And(sp.Or(t.Wild[bpf.FieldSPort]))
-	acc = acc.And(dp.Or(t.Wild[bpf.FieldDPort]))
-	acc = acc.And(t.addr(true, p.Src).Or(t.Wild[bpf.FieldSrc]))
-	acc = acc.And(t.addr(false, p.Dst).Or(t.Wild[bpf.FieldDst]))
-	i := acc.First()
-	if i < 0 || i >= len(t.Sel) {
+	field(sp, bpf.FieldSPort)
+	field(dp, bpf.FieldDPort)
+	field(t.addr(true, p.Src), bpf.FieldSrc)
+	field(t.addr(false, p.Dst), bpf.FieldDst)
+	var pm, cm Mask
+	if t.UseProc() && p.Comm != "" {
+		pm = t.Process[p.Comm]
+	}
+	if t.UseCgroup() && p.Cgroup != 0 {
+		cm = t.Cgroup[p.Cgroup]
+	}
+	field(pm, bpf.FieldProc)
+	field(cm, bpf.FieldCgrp)
+	if j := acc.First(); j >= 0 && j < len(t.MultiIdx) && t.MultiIdx[j] < best {
+		best = t.MultiIdx[j]
+	}
+	if int64(best) >= int64(len(t.Sel)) {
 		return def
 	}
-	s := t.Sel[i]
+	s := t.Sel[best]
 	return Result{App: s.App, ClassID: s.Class.ClassID, Slot: s.Class.Slot}
 }
 

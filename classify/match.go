@@ -16,6 +16,10 @@ type Packet struct {
 	SPort    uint16
 	DPort    uint16
 	Src, Dst netip.Addr
+	// Who owns the packet's local socket, when known: the comm of the
+	// process that opened it ("": unknown) and its cgroup v2 id (0).
+	Comm   string
+	Cgroup uint64
 }
 
 // Match classifies p straight from the policy's semantics: apps in order,
@@ -25,7 +29,7 @@ func Match(apps []policy.App, b Binding, p Packet) Result {
 	if p.IsIP {
 		for _, a := range apps {
 			for _, s := range a.Match {
-				if selectorMatches(s, p) {
+				if selectorMatches(s, b, p) {
 					return resultFor(a.Name, b)
 				}
 			}
@@ -42,9 +46,12 @@ func resultFor(app string, b Binding) Result {
 	return Result{App: b.AppID[app], ClassID: c.ClassID, Slot: c.Slot}
 }
 
-func selectorMatches(s policy.Selector, p Packet) bool {
-	if s.Process != "" || s.Cgroup != "" {
-		return false // not supported: Compile rejects it
+func selectorMatches(s policy.Selector, b Binding, p Packet) bool {
+	if s.Process != "" && s.Process != p.Comm {
+		return false
+	}
+	if s.Cgroup != "" && (p.Cgroup == 0 || b.Cgroups[s.Cgroup] != p.Cgroup) {
+		return false
 	}
 	if len(s.Protos) > 0 && !slices.Contains(s.Protos, p.Proto) {
 		return false

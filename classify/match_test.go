@@ -78,7 +78,7 @@ func TestLookupAgreesWithMatch(t *testing.T) {
 			trie.Addr[f].LPM = true
 		}
 		for range packets {
-			p := classifytest.Packet(r)
+			p := classifytest.WithOwner(r, classifytest.Packet(r))
 			want := classify.Match(apps, b, p)
 			if got := tab.Lookup(p); got != want {
 				t.Fatalf("policy %d %+v\nplans %+v\npacket %+v: Lookup %+v, Match %+v", i, apps, tab.Addr, p, got, want)
@@ -99,4 +99,44 @@ func TestLookupAgreesWithMatch(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("address fields compiled: %v", paths)
+}
+
+// Process and cgroup selectors: a program's app before a port app takes
+// that program's packets on the port; fields AND.
+func TestMatchOwners(t *testing.T) {
+	apps := []policy.App{
+		{Name: "ff", Match: []policy.Selector{{Process: "firefox"}}},
+		{Name: "bk", Match: []policy.Selector{{Cgroup: "/backup.service", Protos: []uint8{6}}}},
+		{Name: "web", Match: []policy.Selector{{Protos: []uint8{6}, DPorts: []policy.PortRange{{Lo: 443, Hi: 443}}}}},
+	}
+	b := classify.Binding{AppID: map[string]uint32{"ff": 1, "bk": 2, "web": 3}, Cgroups: map[string]uint64{"/backup.service": 77}}
+	tab, err := classify.Compile(apps, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a4 := netip.MustParseAddr
+	https := classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 40000, DPort: 443, Src: a4("198.18.0.1"), Dst: a4("198.19.0.1")}
+	with := func(comm string, cg uint64) classify.Packet { p := https; p.Comm, p.Cgroup = comm, cg; return p }
+	udp := with("", 77)
+	udp.Proto = 17
+	for _, c := range []struct {
+		name string
+		p    classify.Packet
+		want uint32
+	}{
+		{"firefox on 443 is ff", with("firefox", 0), 1},
+		{"firefox in the backup cgroup is still ff (first)", with("firefox", 77), 1},
+		{"curl on 443 is web", with("curl", 0), 3},
+		{"backup cgroup tcp", with("", 77), 2},
+		{"backup cgroup udp is not bk", udp, 0},
+		{"unknown owner on 443 is web", https, 3},
+	} {
+		got := classify.Match(apps, b, c.p)
+		if got.App != c.want {
+			t.Errorf("%s: Match app %d, want %d", c.name, got.App, c.want)
+		}
+		if l := tab.Lookup(c.p); l != got {
+			t.Errorf("%s: Lookup %+v, Match %+v", c.name, l, got)
+		}
+	}
 }

@@ -3,10 +3,15 @@
 // semantics to check them against. It is pure: no syscalls.
 //
 // Each selector (a selector with `port` becomes two: one on sport, one on
-// dport) gets a bit 0..255 in policy order. Every packet field has a table
-// from value to the mask of selectors accepting that value, plus a wildcard
-// mask of selectors that do not constrain the field. The AND over the fields
-// is the set of matching selectors; the lowest bit wins.
+// dport) gets a number 0..MaxSelectors-1 in policy order. A selector that
+// constrains one field is "single": every value of that field it accepts
+// records the lowest such number (Mask.Single). A selector that constrains
+// several is "multi": it also gets a multi number 0..MaxMulti-1, in policy
+// order, and a bit in the bitmap (Mask.Multi) of every value it accepts,
+// and in the field's wildcard bitmap for each field it ignores. A packet's
+// answer is the lower of the smallest Single over its field values and the
+// selector of the first bit of the AND over the fields of (Multi |
+// wildcards): first match, at a cost that does not grow with the policy.
 package classify
 
 import (
@@ -17,30 +22,33 @@ import (
 	"github.com/shaperdev/shaper/bpf"
 )
 
-// Mask is a set of selector indexes, laid out like struct mask in BPF.
-type Mask [4]uint64
+// Bits is a set of multi-field selectors (by multi number).
+type Bits [bpf.MaxMulti / 64]uint64
 
-// Set adds selector i.
-func (m *Mask) Set(i int) { m[i/64] |= 1 << (i % 64) }
+// Set adds multi selector i.
+func (m *Bits) Set(i int) { m[i/64] |= 1 << (i % 64) }
 
-// Has reports whether selector i is in the set.
-func (m Mask) Has(i int) bool { return m[i/64]&(1<<(i%64)) != 0 }
+// Has reports whether multi selector i is in the set.
+func (m Bits) Has(i int) bool { return m[i/64]&(1<<(i%64)) != 0 }
 
 // Or returns the union.
-func (m Mask) Or(o Mask) Mask {
-	return Mask{m[0] | o[0], m[1] | o[1], m[2] | o[2], m[3] | o[3]}
+func (m Bits) Or(o Bits) Bits {
+	for i := range m {
+		m[i] |= o[i]
+	}
+	return m
 }
 
 // And returns the intersection.
-func (m Mask) And(o Mask) Mask {
-	return Mask{m[0] & o[0], m[1] & o[1], m[2] & o[2], m[3] & o[3]}
+func (m Bits) And(o Bits) Bits {
+	for i := range m {
+		m[i] &= o[i]
+	}
+	return m
 }
 
-// IsZero reports whether the set is empty.
-func (m Mask) IsZero() bool { return m == Mask{} }
-
-// First returns the lowest selector in the set, or -1 when it is empty.
-func (m Mask) First() int {
+// First returns the lowest multi selector in the set, or -1 when it is empty.
+func (m Bits) First() int {
 	for w, v := range m {
 		if v != 0 {
 			return w*64 + bits.TrailingZeros64(v)
@@ -49,8 +57,44 @@ func (m Mask) First() int {
 	return -1
 }
 
+// allBits is every multi selector.
+func allBits() Bits {
+	var b Bits
+	for i := range b {
+		b[i] = ^uint64(0)
+	}
+	return b
+}
+
+// Mask is what one field value says about the selectors, laid out like
+// struct mask in BPF: Single is the lowest single-field selector the
+// value satisfies + 1 (0: none), Multi the multi-field selectors it takes
+// part in.
+type Mask struct {
+	Single uint32
+	Multi  Bits
+}
+
+// SetSingle records single-field selector i.
+func (m *Mask) SetSingle(i int) { m.Single = minSingle(m.Single, uint32(i)+1) }
+
+// Or returns the union: the lower single, the union of the bitmaps.
+func (m Mask) Or(o Mask) Mask {
+	return Mask{Single: minSingle(m.Single, o.Single), Multi: m.Multi.Or(o.Multi)}
+}
+
+func minSingle(a, b uint32) uint32 {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
+}
+
+// IsZero reports whether the value says nothing.
+func (m Mask) IsZero() bool { return m == Mask{} }
+
 // BPF returns the mask as the BPF map value type.
-func (m Mask) BPF() bpf.ClassifierMask { return bpf.ClassifierMask{W: m} }
+func (m Mask) BPF() bpf.ClassifierMask { return bpf.ClassifierMask{Single: m.Single, W: m.Multi} }
 
 // Class is where a packet is shaped and counted: the HTB classid written to
 // skb->priority (tc's 1:10 is 0x10010) and the class_stats slot (the HTB
@@ -65,6 +109,9 @@ type Binding struct {
 	AppID    map[string]uint32 // stable ids ≥ 1, chosen by the caller; 0 is "unmatched"
 	AppClass map[string]Class  // an app absent here goes to Default
 	Default  Class             // for unmatched and non-IP packets
+	// Cgroups are the cgroup ids (inode of the cgroup v2 directory) of
+	// every `cgroup:` path of the policy, resolved by the caller.
+	Cgroups map[string]uint64
 }
 
 // Result is a classification: the app (0 = unmatched) and its class.
@@ -82,19 +129,27 @@ type SelVal struct {
 
 // Tables are the compiled entries of every rule map, without generation:
 // the map writer adds it. Maps hold only non-empty masks; prefix masks are
-// already folded (each includes the bits of every shorter prefix covering
-// it), because the program takes only the longest match.
+// already folded (each includes the selectors of every shorter prefix
+// covering it), because the program takes only the longest match.
 type Tables struct {
-	Proto   map[uint8]Mask
-	SPort   []Mask // by port: nil or bpf.NumPorts long (ranges are often wide)
-	DPort   []Mask
-	Src     map[netip.Prefix]Mask // v4 and v6; the writer splits them
-	Dst     map[netip.Prefix]Mask
-	Wild    [bpf.NumFields]Mask    // selectors that ignore the field
-	Addr    [bpf.NumAddrs]AddrPlan // by bpf.AddrSrc4..AddrDst6
-	Sel     []SelVal               // by selector index
-	Default Class
+	Proto    map[uint8]Mask
+	SPort    []Mask // by port: nil or bpf.NumPorts long (ranges are often wide)
+	DPort    []Mask
+	Src      map[netip.Prefix]Mask // v4 and v6; the writer splits them
+	Dst      map[netip.Prefix]Mask
+	Process  map[string]Mask        // by comm
+	Cgroup   map[uint64]Mask        // by cgroup id
+	Wild     [bpf.NumFields]Bits    // multi-field selectors that ignore the field
+	Addr     [bpf.NumAddrs]AddrPlan // by bpf.AddrSrc4..AddrDst6
+	Sel      []SelVal               // by selector number
+	MultiIdx []uint32               // by multi number: its selector number
+	Default  Class
 }
+
+// UseProc and UseCgroup say whether the program must find the packet's
+// socket owner (gen_info.use_proc, use_cgroup).
+func (t *Tables) UseProc() bool   { return len(t.Process) > 0 }
+func (t *Tables) UseCgroup() bool { return len(t.Cgroup) > 0 }
 
 // AddrPlan is how the program looks up one address field of one family
 // (src or dst × v4 or v6).
@@ -168,7 +223,8 @@ func (t *Tables) planAddrs() {
 // Entries is the number of map entries the tables need, for limits and
 // reports.
 func (t *Tables) Entries() int {
-	return len(t.Proto) + nonZero(t.SPort) + nonZero(t.DPort) + len(t.Src) + len(t.Dst) + len(t.Sel)
+	return len(t.Proto) + nonZero(t.SPort) + nonZero(t.DPort) + len(t.Src) + len(t.Dst) +
+		len(t.Process) + len(t.Cgroup) + len(t.Sel)
 }
 
 func nonZero(ms []Mask) int {

@@ -23,6 +23,10 @@ type Knobs struct {
 	// default, DefaultFlowEntries). Both hooks of an interface share the
 	// table, so both must be given the same.
 	Flows int
+	// IdentTest makes the program take the socket owner (comm, cgroup)
+	// from its test_ident map instead of the packet's socket: for tests
+	// through BPF_PROG_TEST_RUN, whose packets have no socket.
+	IdentTest bool
 }
 
 // Counter is a summed per-CPU counter.
@@ -59,7 +63,7 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 	if err != nil {
 		return nil, fmt.Errorf("load classifier spec: %w", err)
 	}
-	for name, v := range map[string]bool{"ingress": knobs.Ingress, "shaped": knobs.Shaped} {
+	for name, v := range map[string]bool{"ingress": knobs.Ingress, "shaped": knobs.Shaped, "ident_test": knobs.IdentTest} {
 		if err := setKnob(spec, name, boolByte(v)); err != nil {
 			return nil, err
 		}
@@ -84,6 +88,20 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 	}
 	defer closeMaps(shared) // the collection holds its own references
 	opts.MapReplacements = shared
+	// Pinned classifiers share the host's socket records; one without
+	// pins (tests, benchmarks) keeps a private, empty map.
+	spec.Maps[bpf.ClassifierMapSockInfo].Pinning = ebpf.PinNone
+	if pinDir != "" {
+		si, err := SockInfoMap()
+		if err != nil {
+			return nil, err
+		}
+		defer si.Close()
+		if opts.MapReplacements == nil {
+			opts.MapReplacements = map[string]*ebpf.Map{}
+		}
+		opts.MapReplacements[bpf.ClassifierMapSockInfo] = si
+	}
 	c := &Classifier{}
 	if err := spec.LoadAndAssign(&c.objs, &opts); err != nil {
 		var ve *ebpf.VerifierError
@@ -194,7 +212,13 @@ func (c *Classifier) writeGen(gen uint32, prev, t *classify.Tables, tabs [bpf.Nu
 	if err := writeArray(o.DportMasks, gen*bpf.NumPorts, bpf.NumPorts, t.DPort, pD, prev == nil); err != nil {
 		return fmt.Errorf("dport masks: %w", err)
 	}
-	if err := writeSel(o.Sel, gen, t.Sel); err != nil {
+	if err := writeSel(o.Sel, gen, t.Sel, prev); err != nil {
+		return err
+	}
+	if err := writeMultiIdx(o.MultiIdx, gen, t.MultiIdx); err != nil {
+		return err
+	}
+	if err := c.writeIdents(gen, prev, t); err != nil {
 		return err
 	}
 	gi, err := genInfo(t, tabs)
@@ -253,14 +277,23 @@ func at(tab []classify.Mask, i int) classify.Mask {
 	return classify.Mask{}
 }
 
-func writeSel(m *ebpf.Map, gen uint32, sel []classify.SelVal) error {
-	keys := make([]uint32, bpf.MaxSelectors)
-	vals := make([]bpf.ClassifierSelVal, bpf.MaxSelectors)
+// writeSel writes the selectors' values, and zeroes those prev (nil:
+// unknown, so all of them) had beyond t's.
+func writeSel(m *ebpf.Map, gen uint32, sel []classify.SelVal, prev *classify.Tables) error {
+	n := bpf.SelEntries
+	if prev != nil {
+		n = max(len(sel), len(prev.Sel))
+	}
+	keys := make([]uint32, n)
+	vals := make([]bpf.ClassifierSelVal, n)
 	for i := range keys {
-		keys[i] = gen*bpf.MaxSelectors + uint32(i)
+		keys[i] = gen*bpf.SelEntries + uint32(i)
 		if i < len(sel) {
 			vals[i] = bpf.ClassifierSelVal{App: sel[i].App, Classid: sel[i].Class.ClassID, ClassSlot: sel[i].Class.Slot}
 		}
+	}
+	if n == 0 {
+		return nil
 	}
 	if _, err := m.BatchUpdate(keys, vals, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)}); err != nil {
 		return fmt.Errorf("selector values: %w", err)
@@ -288,6 +321,23 @@ func (c *Classifier) continueCounter(pinDir string) error {
 	// counter no entry holds.
 	if err := c.objs.ConfigMap.Update(uint32(0), bpf.ClassifierConfig{Gen: cfg.Gen + 2}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
+
+// writeMultiIdx writes the whole multi_idx generation (it is small).
+func writeMultiIdx(m *ebpf.Map, gen uint32, idx []uint32) error {
+	keys := make([]uint32, bpf.MaxMulti)
+	vals := make([]uint32, bpf.MaxMulti)
+	for i := range keys {
+		keys[i] = gen*bpf.MaxMulti + uint32(i)
+		vals[i] = ^uint32(0)
+		if i < len(idx) {
+			vals[i] = idx[i]
+		}
+	}
+	if _, err := m.BatchUpdate(keys, vals, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)}); err != nil {
+		return fmt.Errorf("multi-field selector numbers: %w", err)
 	}
 	return nil
 }

@@ -17,7 +17,13 @@ import (
 func genInfo(t *classify.Tables, tabs [bpf.NumAddrs]*classify.HashTable) (bpf.ClassifierGenInfo, error) {
 	gi := bpf.ClassifierGenInfo{Def: bpf.ClassifierSelVal{Classid: t.Default.ClassID, ClassSlot: t.Default.Slot}}
 	for f, m := range t.Wild {
-		gi.Wild[f] = m.BPF()
+		gi.Wild[f] = classify.Mask{Multi: m}.BPF()
+	}
+	gi.UseProc, gi.UseCgroup = boolByte(t.UseProc()), boolByte(t.UseCgroup())
+	for _, plan := range t.Addr {
+		if plan.Mode() != bpf.AddrNone {
+			gi.UseAddr = 1
+		}
 	}
 	for i, plan := range t.Addr {
 		a := &gi.Addr[i]

@@ -23,7 +23,8 @@ func sibling(t testing.TB, c *Classifier, k Knobs) *ebpf.Program {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]uint8{"ingress": boolByte(k.Ingress), "shaped": boolByte(k.Shaped), "link_type": uint8(k.Link)} {
+	for name, v := range map[string]uint8{"ingress": boolByte(k.Ingress), "shaped": boolByte(k.Shaped), "link_type": uint8(k.Link),
+		"ident_test": boolByte(k.IdentTest)} {
 		if err := setKnob(spec, name, v); err != nil {
 			t.Fatal(err)
 		}
@@ -67,11 +68,11 @@ type diffProg struct {
 // policy in four is installed with every field forced to the trie.
 // SHAPER_DIFF_POLICIES overrides the number of policies.
 func TestClassifierDifferential(t *testing.T) {
-	c := loadTestClassifier(t, Knobs{Shaped: true}, "")
+	c := loadTestClassifier(t, Knobs{Shaped: true, IdentTest: true}, "")
 	var progs []diffProg
 	for _, link := range []LinkKind{LinkEthernet, LinkL3, LinkOther} {
 		for _, in := range []bool{false, true} {
-			k := Knobs{Shaped: true, Ingress: in, Link: link}
+			k := Knobs{Shaped: true, Ingress: in, Link: link, IdentTest: true}
 			progs = append(progs, diffProg{fmt.Sprintf("link %d ingress %v", link, in), sibling(t, c, k), k})
 		}
 	}
@@ -105,7 +106,11 @@ func TestClassifierDifferential(t *testing.T) {
 		for range packets {
 			f := classifytest.RandomFrame(r)
 			p := pickProg(r, progs, f)
-			want := classify.Match(apps, b, wantPacket(f, p.k))
+			owner := classifytest.WithOwner(r, classify.Packet{})
+			setIdent(t, c, owner)
+			wp := wantPacket(f, p.k)
+			wp.Comm, wp.Cgroup = owner.Comm, owner.Cgroup
+			want := classify.Match(apps, b, wp)
 			before := clsCount(t, c.objs.AppStats, want.App)
 			ret, prio, err := clsRun(p.prog, f.Bytes, 0, 0, 0)
 			if err != nil || ret != bpf.TCXNext {
@@ -137,6 +142,18 @@ func TestClassifierDifferential(t *testing.T) {
 		policies, packets, matched, runs, kinds, paths)
 }
 
+// setIdent makes the programs (knob ident_test) see p's socket owner.
+func setIdent(t testing.TB, c *Classifier, p classify.Packet) {
+	t.Helper()
+	id := bpf.ClassifierIdent{Cgroup: p.Cgroup}
+	for i := 0; i < len(p.Comm) && i < bpf.CommLen-1; i++ {
+		id.Comm[i] = int8(p.Comm[i])
+	}
+	if err := c.objs.TestIdent.Update(uint32(0), id, ebpf.UpdateAny); err != nil {
+		t.Fatalf("set test ident: %v", err)
+	}
+}
+
 // pickProg chooses a program that can take f: an L3 frame goes to an L3
 // program; an Ethernet one to an Ethernet program or, untagged, to a
 // network-header-relative one (the test run's network header follows the
@@ -158,4 +175,71 @@ func wantPacket(f classifytest.Frame, k Knobs) classify.Packet {
 		return f.Want.Reversed()
 	}
 	return f.Want
+}
+
+// TestClassifierDifferentialLarge holds the program against the reference
+// at 10,000 apps: single-field selectors by the thousand (prefixes, ports,
+// processes, cgroups) and 256 multi-field ones among them, each policy
+// installed by a generation swap, packets aimed at the listed values.
+func TestClassifierDifferentialLarge(t *testing.T) {
+	c := loadTestClassifier(t, Knobs{Shaped: true, IdentTest: true}, "")
+	in := sibling(t, c, Knobs{Shaped: true, Ingress: true, IdentTest: true})
+	r := rand.New(rand.NewPCG(7, 8))
+	policies, packets := 4, 500
+	if testing.Short() {
+		policies = 2
+	}
+	matched, multiWins := 0, 0
+	for i := range policies {
+		apps := classifytest.LargeApps(r, 10_000, bpf.MaxMulti)
+		b := classifytest.Binding(r, apps)
+		tab, err := classify.Compile(apps, b)
+		if err != nil {
+			t.Fatalf("compile: %v", err)
+		}
+		if len(tab.Sel) < 10_000 || len(tab.MultiIdx) < bpf.MaxMulti/2 {
+			t.Fatalf("policy %d: %d selectors, %d multi-field: too few for the test", i, len(tab.Sel), len(tab.MultiIdx))
+		}
+		if err := c.Update(tab); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		for range packets {
+			p := classifytest.LargePacket(r)
+			ingress := r.IntN(2) == 0
+			prog, wire := c.Program(), p
+			if ingress {
+				prog, wire = in, p.Reversed()
+			}
+			frame := benchPacket(wire)
+			// The tuple as the program reads the frame (a TCP header
+			// follows whatever the protocol), as egress sees the flow.
+			seen := classify.Parse(frame, classify.LinkEthernet)
+			if ingress {
+				seen = seen.Reversed()
+			}
+			seen.Comm, seen.Cgroup = p.Comm, p.Cgroup
+			setIdent(t, c, p)
+			want := classify.Match(apps, b, seen)
+			before := clsCount(t, c.objs.AppStats, want.App)
+			ret, prio, err := clsRun(prog, frame, 0, 0, 0)
+			if err != nil || ret != bpf.TCXNext {
+				t.Fatalf("run: ret %d err %v", int32(ret), err)
+			}
+			if got := clsDelta(clsCount(t, c.objs.AppStats, want.App), before); got.Packets != 1 || prio != want.ClassID {
+				t.Fatalf("policy %d, packet %+v (ingress %v): want app %d class %#x; app %d counted %d, priority %#x",
+					i, p, ingress, want.App, want.ClassID, want.App, got.Packets, prio)
+			}
+			if want.App != 0 {
+				matched++
+				if len(apps[want.App-1].Match[0].Dst) > 0 && len(apps[want.App-1].Match[0].Protos)+
+					len(apps[want.App-1].Match[0].SPorts)+len(apps[want.App-1].Match[0].DPorts) > 0 {
+					multiWins++
+				}
+			}
+		}
+	}
+	if total := policies * packets; matched < total/2 || multiWins == 0 {
+		t.Errorf("%d of %d packets matched, %d by a multi-field selector: the test says little", matched, total, multiWins)
+	}
+	t.Logf("%d policies of 10,000 apps × %d packets agree; %d matched, %d by a multi-field selector", policies, packets, matched, multiWins)
 }

@@ -3,7 +3,9 @@ package loader
 import (
 	"encoding/binary"
 	"hash"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/shaperdev/shaper/classify"
 )
@@ -18,8 +20,14 @@ func writeTables(h hash.Hash, t *classify.Tables) {
 		b = b[:0]
 	}
 	u32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
-	mask := func(m classify.Mask) {
+	bitsOf := func(m classify.Bits) {
 		for _, w := range m {
+			b = binary.LittleEndian.AppendUint64(b, w)
+		}
+	}
+	mask := func(m classify.Mask) {
+		u32(m.Single)
+		for _, w := range m.Multi {
 			b = binary.LittleEndian.AppendUint64(b, w)
 		}
 		if len(b) > 1<<16 {
@@ -55,9 +63,25 @@ func writeTables(h hash.Hash, t *classify.Tables) {
 	}
 	prefixes('S', t.Src)
 	prefixes('D', t.Dst)
+	b = append(b, 'c')
+	for _, c := range slices.Sorted(maps.Keys(t.Process)) {
+		b = append(b, c...)
+		b = append(b, 0)
+		mask(t.Process[c])
+	}
+	b = append(b, 'g')
+	for _, id := range slices.Sorted(maps.Keys(t.Cgroup)) {
+		b = binary.LittleEndian.AppendUint64(b, id)
+		mask(t.Cgroup[id])
+	}
 	b = append(b, 'w')
 	for _, m := range t.Wild {
-		mask(m)
+		bitsOf(m)
+	}
+	b = append(b, 'm')
+	u32(uint32(len(t.MultiIdx)))
+	for _, i := range t.MultiIdx {
+		u32(i)
 	}
 	b = append(b, 'a')
 	for _, a := range t.Addr {
@@ -94,7 +118,8 @@ func prefixSum(tab map[netip.Prefix]classify.Mask) [3]uint64 {
 		hi, lo := binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:])
 		x := mix(mix(hi) ^ lo ^ uint64(p.Bits())<<1 ^ uint64(boolByte(p.Addr().Is4())))
 		y := mix(x ^ 0x9e3779b97f4a7c15)
-		for _, w := range m {
+		x = mix(x ^ uint64(m.Single))
+		for _, w := range m.Multi {
 			x = mix(x ^ w)
 			y = mix(y + w)
 		}

@@ -83,11 +83,16 @@ func OpenPinned(pinDir string) (*Classifier, error) {
 	v := reflect.ValueOf(&c.objs.ClassifierMaps).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("ebpf")
-		dir := pinDir
-		if sharedMaps[name] {
-			dir = sharedDirOf(pinDir)
+		path := filepath.Join(pinDir, name)
+		switch {
+		case name == bpf.ClassifierMapSockInfo: // the host's, not the hook's
+			path = filepath.Join(sockDir, sockMapPin)
+		case name == bpf.ClassifierMapTestIdent: // never pinned; nothing writes it
+			continue
+		case sharedMaps[name]:
+			path = filepath.Join(sharedDirOf(pinDir), name)
 		}
-		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+		m, err := ebpf.LoadPinnedMap(path, nil)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("open pinned map %s: %w", name, err)
@@ -198,6 +203,9 @@ func (c *Classifier) usedBy(prog ebpf.ProgramID) (bool, error) {
 	v := reflect.ValueOf(&c.objs.ClassifierMaps).Elem()
 	for i := range v.NumField() {
 		m, _ := v.Field(i).Interface().(*ebpf.Map)
+		if m == nil && v.Type().Field(i).Tag.Get("ebpf") == bpf.ClassifierMapTestIdent {
+			continue // each program's own, never pinned (OpenPinned leaves it out)
+		}
 		if m == nil {
 			return false, nil
 		}

@@ -114,8 +114,8 @@ func planPins(spec *ebpf.CollectionSpec, pinDir string, want sizes) (fresh bool,
 		return false, nil
 	}
 	for name, m := range spec.Maps {
-		if strings.HasPrefix(name, ".") || sharedMaps[name] { // .rodata holds the knobs; shared maps: flows_pin.go
-			continue
+		if strings.HasPrefix(name, ".") || sharedMaps[name] || name == bpf.ClassifierMapSockInfo || name == bpf.ClassifierMapTestIdent {
+			continue // .rodata holds the knobs; shared maps: flows_pin.go; sock_info is the host's
 		}
 		if !fresh || counterMaps[name] {
 			m.Pinning = ebpf.PinByName
@@ -151,7 +151,8 @@ func (c *Classifier) ruleMaps() map[string]*ebpf.Map {
 		bpf.ClassifierMapSrc6Masks: o.Src6Masks, bpf.ClassifierMapDst6Masks: o.Dst6Masks,
 		bpf.ClassifierMapSrc4Slots: o.Src4Slots, bpf.ClassifierMapDst4Slots: o.Dst4Slots,
 		bpf.ClassifierMapSrc6Slots: o.Src6Slots, bpf.ClassifierMapDst6Slots: o.Dst6Slots,
-		bpf.ClassifierMapAddrMasks: o.AddrMasks,
+		bpf.ClassifierMapAddrMasks: o.AddrMasks, bpf.ClassifierMapMultiIdx: o.MultiIdx,
+		bpf.ClassifierMapProcMasks: o.ProcMasks, bpf.ClassifierMapCgroupMasks: o.CgroupMasks,
 	}
 }
 

@@ -74,6 +74,7 @@ bench "classifier cost per packet on egress: shaper BPF vs tc u32" ./loader/ Tes
 # 4. How long apply takes: first apply, no-op re-apply, rules-only change,
 # 100,000 prefixes.
 bench "apply time (shaper.Apply in a fresh lab namespace)" ./shaper/ TestBenchApply stdout
+bench "apply time of 10,000 apps, 100,000 prefixes, 1,000 classes" ./shaper/ TestBenchApplyApps stdout
 
 # 5. Hitless changes: a re-apply that moves an app to another class (map
 # write, generation flip) and one that changes a rate (tc class change).

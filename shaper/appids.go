@@ -29,8 +29,13 @@ type idAssignment struct {
 // the flip: a packet counted in between lands in the new app; used only
 // when nothing else is left).
 func assignAppIDs(prev map[string]uint32, prevApps, apps []policy.App) (idAssignment, error) {
-	const maxID = bpf.MaxApps - 1
-	if len(apps) > maxID {
+	return assignAppIDsIn(prev, prevApps, apps, bpf.MaxApps-1)
+}
+
+// assignAppIDsIn is assignAppIDs over the ids 1..maxID (tests use a small
+// space, to go round it quickly).
+func assignAppIDsIn(prev map[string]uint32, prevApps, apps []policy.App, maxID uint32) (idAssignment, error) {
+	if len(apps) > int(maxID) {
 		return idAssignment{}, badInput(fmt.Errorf("%sapp %q is app number %d; the classifier counts at most %d apps: "+
 			"merge apps (an app may list many selectors)", posPrefix(apps[maxID].Pos), apps[maxID].Name, maxID+1, maxID))
 	}

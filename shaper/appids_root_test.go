@@ -16,7 +16,7 @@ func renamedPolicy(ns string, round, n int) string {
 	var b strings.Builder
 	b.WriteString("version: 1\napps:\n")
 	for k := range n {
-		fmt.Fprintf(&b, "  - {name: a%d-%d, match: [{proto: udp, dport: %d}]}\n", round, k, 10000+k)
+		fmt.Fprintf(&b, "  - {name: a%d-%d, match: [{dport: %d}]}\n", round, k, 10000+k)
 	}
 	fmt.Fprintf(&b, "  - {name: ping%d, match: [{proto: icmp}]}\n", round)
 	fmt.Fprintf(&b, `interfaces:
@@ -32,13 +32,12 @@ func renamedPolicy(ns string, round, n int) string {
 	return b.String()
 }
 
-// Applies renaming 251 apps each time go round the 1,023 app ids several
-// times: every apply works, the ping app's counter holds exactly its own
+// Applies renaming 2,048 apps each time go round the 16,383 app ids: every apply works, the ping app's counter holds exactly its own
 // pings (a reused slot starts from zero), and the apps' counts plus the
 // retired ones always add up to what the classifier counted per class.
 func TestAppIDsRenamedPastIDSpace(t *testing.T) {
 	lab, ns := engineLab(t)
-	const n, rounds, pings = 250, 9, 3
+	const n, rounds, pings = 2047, 9, 3 // 9 × 2,048 names > bpf.MaxApps
 	for round := range rounds {
 		t0 := time.Now()
 		text := renamedPolicy(ns, round, n)

@@ -26,6 +26,8 @@ type ApplyOptions struct {
 	// FlowEntries sizes each interface's flow table (0: the default,
 	// loader.DefaultFlowEntries). A new size is a program reload.
 	FlowEntries int
+
+	noKernel bool // shaper check: resolve nothing on this host (cgroup ids are stand-ins)
 }
 
 // job is the work for one interface: everything computed before the
@@ -41,6 +43,7 @@ type job struct {
 	reused  []uint32                  // app ids to retire before the new rules go live
 	retired map[string]loader.Counter // per direction: counts of retired app ids
 	tables  map[loader.Direction]*classify.Tables
+	cgroups map[string]uint64         // ids of the policy's cgroup paths
 	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
 	flows   int                       // flow table entries (0: the default)
 }
@@ -48,7 +51,7 @@ type job struct {
 // Check runs every check Apply makes before it touches the kernel that
 // needs no kernel: planning and rule compilation.
 func Check(pol *policy.Policy) error {
-	_, err := prepare(pol, ApplyOptions{})
+	_, err := prepare(pol, ApplyOptions{noKernel: true})
 	return err
 }
 
@@ -85,9 +88,12 @@ func Apply(pol *policy.Policy, o ApplyOptions) error {
 	}
 	if o.DryRun {
 		fmt.Fprintf(o.Out, "attach: %s (%s)\n", attacher.Name(), why)
-		return dryRun(jobs, o.Out)
+		return dryRun(jobs, attacher.Name(), o.Out)
 	}
 	if err := loader.EnsureBPFFS(loader.BPFFSRoot); err != nil {
+		return err
+	}
+	if err := ensureSockets(jobs, o.Out); err != nil {
 		return err
 	}
 	return applyAll(jobs, attacher, o)
@@ -150,6 +156,10 @@ func (j *job) summary() string {
 func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
 	var jobs []*job
 	var errs []error
+	cgroups, err := resolveCgroups(pol.Apps, o.noKernel)
+	if err != nil {
+		return nil, err
+	}
 	for _, ifc := range pol.Interfaces {
 		ns := ifc.Netns
 		if ns == "" {
@@ -157,6 +167,7 @@ func prepare(pol *policy.Policy, o ApplyOptions) ([]*job, error) {
 		}
 		j := newJob(ifc, ns, pol.Apps)
 		j.flows = cmp.Or(o.FlowEntries, loader.DefaultFlowEntries)
+		j.cgroups = cgroups
 		if err := j.prepare(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", j.label(), err))
 			continue
@@ -206,14 +217,14 @@ func (j *job) prepare() error {
 		j.egress = p
 	}
 	// Egress is always classified and counted (monitor-only when unshaped).
-	b := binding(j.egress, j.appIDs)
+	b := withCgroups(binding(j.egress, j.appIDs), j.cgroups)
 	t, err := classify.Compile(j.apps, b)
 	if err != nil {
 		return err
 	}
 	j.tables[loader.Egress] = t
 	if j.iface.Ingress != nil {
-		t, err := classify.Compile(j.apps, binding(nil, j.appIDs))
+		t, err := classify.Compile(j.apps, withCgroups(binding(nil, j.appIDs), j.cgroups))
 		if err != nil {
 			return err
 		}
@@ -262,7 +273,7 @@ func checkKernel(jobs []*job) error {
 	return joinBadInput(errs)
 }
 
-func dryRun(jobs []*job, w io.Writer) error {
+func dryRun(jobs []*job, mode string, w io.Writer) error {
 	for _, j := range jobs {
 		fmt.Fprintf(w, "# %s\n", j.label())
 		err := inNetns(j.netns, func() error {
@@ -270,7 +281,7 @@ func dryRun(jobs []*job, w io.Writer) error {
 			if err != nil {
 				return err
 			}
-			return j.describe(w, link)
+			return j.describe(w, link, mode)
 		})
 		if err != nil {
 			return err

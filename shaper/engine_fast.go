@@ -118,7 +118,7 @@ func (j *job) prevTables(dir loader.Direction) *classify.Tables {
 			return nil
 		}
 	}
-	t, err := classify.Compile(p.Apps, binding(egress, p.AppIDs))
+	t, err := classify.Compile(p.Apps, withCgroups(binding(egress, p.AppIDs), j.cgroups))
 	if err != nil {
 		return nil
 	}

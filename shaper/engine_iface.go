@@ -178,6 +178,9 @@ func Delete(o DeleteOptions) error {
 		}
 		fmt.Fprintf(o.Out, "%s: removed, restored what it had before\n", st.label())
 	}
+	if err := removeSocketsIfLast(); err != nil {
+		errs = append(errs, fmt.Errorf("remove socket owner records: %w", err))
+	}
 	return errors.Join(errs...)
 }
 

@@ -142,3 +142,44 @@ func benchPrefix(is4 bool, slot, l, k int) netip.Prefix {
 	a, _ := netip.AddrFromSlice(buf)
 	return netip.PrefixFrom(a, l)
 }
+
+// BenchApps builds the subscriber policy of the apps benchmark: n apps,
+// each matching its share of `prefixes` IPv4 /32 destinations (a
+// single-field selector), and every n/200-th app (200 in all) also TCP to
+// a port of its own (a multi-field selector); one class per ten apps. It
+// returns a packet to the last app's last prefix (every lookup runs, the
+// answer is the last selector) and one that matches nothing.
+func BenchApps(n, prefixes int) (apps []policy.App, b classify.Binding, hit, miss classify.Packet) {
+	apps = make([]policy.App, n)
+	b = classify.Binding{AppID: map[string]uint32{}, AppClass: map[string]classify.Class{},
+		Default: classify.Class{ClassID: 0x10001, Slot: 1}}
+	per := max(1, prefixes/n)
+	every := max(1, n/200)
+	for i := range apps {
+		a := &apps[i]
+		a.Name = fmt.Sprintf("sub%d", i)
+		b.AppID[a.Name] = uint32(i + 1)
+		slot := uint32(0x10 + i/10)
+		b.AppClass[a.Name] = classify.Class{ClassID: 0x10000 | slot, Slot: slot}
+		if i%every == 0 {
+			a.Match = append(a.Match, policy.Selector{Protos: []uint8{6}, DPorts: []policy.PortRange{{Lo: uint16(10000 + i/every), Hi: uint16(10000 + i/every)}}})
+		}
+		s := policy.Selector{}
+		for j := range per {
+			s.Dst = append(s.Dst, netip.PrefixFrom(benchAddr(i*per+j), 32))
+		}
+		a.Match = append(a.Match, s)
+	}
+	last := apps[n-1].Match[len(apps[n-1].Match)-1].Dst
+	hit = classify.Packet{IsIP: true, Proto: 6, HasPorts: true, SPort: 40000, DPort: 443,
+		Src: netip.MustParseAddr("198.18.0.1"), Dst: last[len(last)-1].Addr()}
+	miss = hit
+	miss.Dst = netip.MustParseAddr("203.0.113.1")
+	return apps, b, hit, miss
+}
+
+// benchAddr is the i-th address of 10.0.0.0/8 from 10.0.0.1 on.
+func benchAddr(i int) netip.Addr {
+	v := uint32(10<<24) + uint32(i) + 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

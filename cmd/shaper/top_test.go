@@ -33,10 +33,9 @@ func tmuxShaper(args ...string) []string {
 }
 
 // requireComm makes the top test insist on the process name of the
-// iperf3 flow. Flows carry pid and comm once socket records are read
-// (the apps work); until then top shows "-", and a name, when shown,
-// must be the right one.
-const requireComm = false
+// iperf3 flow: its policy matches on a process, so the host records
+// socket owners and flows carry pid and comm.
+const requireComm = true
 
 const topTopo = `
 name: top
@@ -50,7 +49,7 @@ links:
 const topPolicy = `
 version: 1
 apps:
-  - {name: bulk, match: [{proto: tcp, dport: 5201}]}
+  - {name: bulk, match: [{process: iperf3, proto: tcp, dport: 5201}]}
   - {name: idle, match: [{proto: udp, dport: 9}]}
 interfaces:
   - name: eth0

@@ -142,15 +142,22 @@ func planHTB(d *policy.Direction, keep map[string]uint32) (*Plan, error) {
 }
 
 // minors hands out class minors: kept ones first, then the lowest free
-// multiple of minorStep that no kept name ever had.
+// multiple of minorStep that no kept name ever had (1:10, 1:20, ...: easy
+// to read in tc), and once those run out (255 classes), the lowest free
+// minor between them: up to MaxClasses in all.
 type minors struct {
 	keep  map[string]uint32
 	taken map[uint32]bool
-	next  uint32
+	next  uint32 // the next multiple of minorStep to try
+	fill  uint32 // the next minor between multiples to try
 }
 
+// MaxClasses is the most classes one direction may have: the minors
+// minorStep..MaxMinor-1.
+const MaxClasses = MaxMinor - minorStep
+
 func newMinors(d *policy.Direction, keep map[string]uint32) *minors {
-	m := &minors{keep: map[string]uint32{}, taken: map[uint32]bool{}, next: minorStep}
+	m := &minors{keep: map[string]uint32{}, taken: map[uint32]bool{}, next: minorStep, fill: minorStep + 1}
 	for _, id := range keep {
 		m.taken[id] = true
 	}
@@ -166,10 +173,17 @@ func (m *minors) get(name string) (uint32, bool) {
 	if id, ok := m.keep[name]; ok {
 		return id, true
 	}
-	for m.taken[m.next] {
+	for m.next < MaxMinor && m.taken[m.next] {
 		m.next += minorStep
 	}
-	id := m.next
+	if m.next < MaxMinor {
+		m.taken[m.next] = true
+		return m.next, true
+	}
+	for m.fill < MaxMinor && (m.taken[m.fill] || m.fill%minorStep == 0) {
+		m.fill++
+	}
+	id := m.fill
 	m.taken[id] = true
 	return id, id < MaxMinor
 }
@@ -180,7 +194,7 @@ func (p *Plan) addClasses(cs []policy.Class, parent uint32, parentCeil uint64, i
 		c := &cs[i]
 		minor, ok := ids.get(c.Name)
 		if !ok {
-			return planErr(c.Pos, "class %q: more than %d classes in one direction: merge some classes, or `shaper delete` the interface to start the numbering afresh", c.Name, MaxMinor/minorStep-1)
+			return planErr(c.Pos, "class %q: more than %d classes in one direction: merge some classes, or `shaper delete` the interface to start the numbering afresh", c.Name, MaxClasses)
 		}
 		pc, err := planClass(c, parent, parentCeil, minor)
 		if err != nil {

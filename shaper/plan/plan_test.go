@@ -147,8 +147,29 @@ func TestPlanMonitorOnly(t *testing.T) {
 	}
 }
 
+// Beyond 255 classes, minors fill the gaps between the multiples of 0x10,
+// unique and below MaxMinor.
+func TestPlanManyClasses(t *testing.T) {
+	cs := make([]policy.Class, 1000)
+	for i := range cs {
+		cs[i] = policy.Class{Name: fmt.Sprintf("c%d", i), Rate: policy.Rate{Bits: 8000}}
+	}
+	p, err := Direction(&policy.Direction{Rate: mbit(100), Default: "c0", Classes: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint32]bool{}
+	for i, c := range p.Classes[1:] { // [0] is the root class 1:1
+		m := c.ClassID & 0xffff
+		if seen[m] || m < 0x10 || m >= MaxMinor || i < 255 && m != uint32(i+1)*0x10 {
+			t.Fatalf("class %d: minor %#x (repeated %v)", i, m, seen[m])
+		}
+		seen[m] = true
+	}
+}
+
 func TestPlanErrors(t *testing.T) {
-	many := make([]policy.Class, 256)
+	many := make([]policy.Class, MaxClasses+1)
 	for i := range many {
 		many[i] = policy.Class{Name: fmt.Sprintf("c%d", i), Rate: policy.Rate{Bits: 8000}}
 	}
@@ -157,7 +178,7 @@ func TestPlanErrors(t *testing.T) {
 		d    *policy.Direction
 		want string
 	}{
-		{"too many classes", &policy.Direction{Rate: mbit(100), Default: "c0", Classes: many}, "more than 255 classes"},
+		{"too many classes", &policy.Direction{Rate: mbit(100), Default: "c0", Classes: many}, "more than 4080 classes"},
 		{"no default", &policy.Direction{Rate: mbit(100), Classes: []policy.Class{{Name: "a", Rate: mbit(1)}}}, "no default class"},
 		{"default not a leaf", &policy.Direction{Rate: mbit(100), Default: "a", Classes: []policy.Class{
 			{Name: "a", Rate: mbit(1), Classes: []policy.Class{{Name: "b", Rate: mbit(1)}}}}}, "not a leaf"},
@@ -182,13 +203,16 @@ func TestPlanErrors(t *testing.T) {
 }
 
 func TestPlanMaxClasses(t *testing.T) {
-	cs := make([]policy.Class, 255)
+	cs := make([]policy.Class, MaxClasses)
 	for i := range cs {
 		cs[i] = policy.Class{Name: fmt.Sprintf("c%d", i), Rate: policy.Rate{Bits: 8000}}
 	}
 	p := mustPlan(t, &policy.Direction{Rate: mbit(100), Default: "c0", Classes: cs})
-	if last := p.Classes[len(p.Classes)-1].ClassID; last != 0x10ff0 {
-		t.Errorf("last class = %s, want 1:ff0", HandleString(last))
+	if last := p.Classes[255].ClassID; last != 0x10ff0 { // Classes[0] is the root class 1:1
+		t.Errorf("class 255 = %s, want 1:ff0", HandleString(last))
+	}
+	if last := p.Classes[len(p.Classes)-1].ClassID; last != 0x10fff {
+		t.Errorf("last class = %s, want 1:fff", HandleString(last))
 	}
 }
 
