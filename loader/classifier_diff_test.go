@@ -67,12 +67,17 @@ type diffProg struct {
 // chose (hash probes for few prefix lengths, the LPM trie for more); one
 // policy in four is installed with every field forced to the trie.
 // SHAPER_DIFF_POLICIES overrides the number of policies.
+// diffFlows sizes the differential tests' flow table: each packet has its
+// own owner, so setIdent empties the table before it, and walking a small
+// table is cheap.
+const diffFlows = 64
+
 func TestClassifierDifferential(t *testing.T) {
-	c := loadTestClassifier(t, Knobs{Shaped: true, IdentTest: true}, "")
+	c := loadTestClassifier(t, Knobs{Shaped: true, IdentTest: true, Flows: diffFlows}, "")
 	var progs []diffProg
 	for _, link := range []LinkKind{LinkEthernet, LinkL3, LinkOther} {
 		for _, in := range []bool{false, true} {
-			k := Knobs{Shaped: true, Ingress: in, Link: link, IdentTest: true}
+			k := Knobs{Shaped: true, Ingress: in, Link: link, IdentTest: true, Flows: diffFlows}
 			progs = append(progs, diffProg{fmt.Sprintf("link %d ingress %v", link, in), sibling(t, c, k), k})
 		}
 	}
@@ -152,6 +157,14 @@ func setIdent(t testing.TB, c *Classifier, p classify.Packet) {
 	if err := c.objs.TestIdent.Update(uint32(0), id, ebpf.UpdateAny); err != nil {
 		t.Fatalf("set test ident: %v", err)
 	}
+	// A tuple's owner is one socket's for the flow's life, and the flow
+	// table keeps the verdict made for it: a new owner is a new flow.
+	var k bpf.ClassifierFlowKey
+	for it := c.objs.Flows.Iterate(); it.Next(&k, new(bpf.ClassifierFlowVal)); {
+		if err := c.objs.Flows.Delete(k); err != nil {
+			t.Fatalf("clear flows: %v", err)
+		}
+	}
 }
 
 // pickProg chooses a program that can take f: an L3 frame goes to an L3
@@ -182,8 +195,8 @@ func wantPacket(f classifytest.Frame, k Knobs) classify.Packet {
 // processes, cgroups) and 256 multi-field ones among them, each policy
 // installed by a generation swap, packets aimed at the listed values.
 func TestClassifierDifferentialLarge(t *testing.T) {
-	c := loadTestClassifier(t, Knobs{Shaped: true, IdentTest: true}, "")
-	in := sibling(t, c, Knobs{Shaped: true, Ingress: true, IdentTest: true})
+	c := loadTestClassifier(t, Knobs{Shaped: true, IdentTest: true, Flows: diffFlows}, "")
+	in := sibling(t, c, Knobs{Shaped: true, Ingress: true, IdentTest: true, Flows: diffFlows})
 	r := rand.New(rand.NewPCG(7, 8))
 	policies, packets := 4, 500
 	if testing.Short() {

@@ -195,7 +195,7 @@ func TestFlowTableSums(t *testing.T) {
 // unmatched to slot 1, so that apps and classes map one to one.
 func oneClassPerApp(apps []policy.App) classify.Binding {
 	b := classify.Binding{AppID: map[string]uint32{}, AppClass: map[string]classify.Class{},
-		Default: classify.Class{ClassID: 0x10001, Slot: 1}}
+		Default: classify.Class{ClassID: 0x10001, Slot: 1}, Cgroups: classifytest.Binding(nil, nil).Cgroups}
 	for i, a := range apps {
 		id := uint32(i + 1)
 		b.AppID[a.Name] = id
