@@ -65,6 +65,14 @@ type ClassifierGenInfo struct {
 	Addr [4]ClassifierAddrInfo
 }
 
+type ClassifierIngressPath uint32
+
+const (
+	ClassifierIngressPathPATH_NONE  ClassifierIngressPath = 0
+	ClassifierIngressPathPATH_NETNS ClassifierIngressPath = 1
+	ClassifierIngressPathPATH_IFB   ClassifierIngressPath = 2
+)
+
 type ClassifierLinkKind uint32
 
 const (
@@ -136,9 +144,12 @@ const (
 	ClassifierProgShaperClassify = "shaper_classify"
 	ClassifierVarBtfAddrField    = "btf_addr_field"
 	ClassifierVarBtfField        = "btf_field"
+	ClassifierVarBtfIngressPath  = "btf_ingress_path"
 	ClassifierVarBtfLinkKind     = "btf_link_kind"
 	ClassifierVarIngress         = "ingress"
+	ClassifierVarIngressMode     = "ingress_mode"
 	ClassifierVarLinkType        = "link_type"
+	ClassifierVarRedirectIfindex = "redirect_ifindex"
 	ClassifierVarShaped          = "shaped"
 )
 
@@ -214,12 +225,15 @@ type ClassifierMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ClassifierVariableSpecs struct {
-	BtfAddrField *ebpf.VariableSpec `ebpf:"btf_addr_field"`
-	BtfField     *ebpf.VariableSpec `ebpf:"btf_field"`
-	BtfLinkKind  *ebpf.VariableSpec `ebpf:"btf_link_kind"`
-	Ingress      *ebpf.VariableSpec `ebpf:"ingress"`
-	LinkType     *ebpf.VariableSpec `ebpf:"link_type"`
-	Shaped       *ebpf.VariableSpec `ebpf:"shaped"`
+	BtfAddrField    *ebpf.VariableSpec `ebpf:"btf_addr_field"`
+	BtfField        *ebpf.VariableSpec `ebpf:"btf_field"`
+	BtfIngressPath  *ebpf.VariableSpec `ebpf:"btf_ingress_path"`
+	BtfLinkKind     *ebpf.VariableSpec `ebpf:"btf_link_kind"`
+	Ingress         *ebpf.VariableSpec `ebpf:"ingress"`
+	IngressMode     *ebpf.VariableSpec `ebpf:"ingress_mode"`
+	LinkType        *ebpf.VariableSpec `ebpf:"link_type"`
+	RedirectIfindex *ebpf.VariableSpec `ebpf:"redirect_ifindex"`
+	Shaped          *ebpf.VariableSpec `ebpf:"shaped"`
 }
 
 // ClassifierObjects contains all objects after they have been loaded into the kernel.
@@ -287,12 +301,15 @@ func (m *ClassifierMaps) Close() error {
 //
 // It can be passed to LoadClassifierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ClassifierVariables struct {
-	BtfAddrField *ebpf.Variable `ebpf:"btf_addr_field"`
-	BtfField     *ebpf.Variable `ebpf:"btf_field"`
-	BtfLinkKind  *ebpf.Variable `ebpf:"btf_link_kind"`
-	Ingress      *ebpf.Variable `ebpf:"ingress"`
-	LinkType     *ebpf.Variable `ebpf:"link_type"`
-	Shaped       *ebpf.Variable `ebpf:"shaped"`
+	BtfAddrField    *ebpf.Variable `ebpf:"btf_addr_field"`
+	BtfField        *ebpf.Variable `ebpf:"btf_field"`
+	BtfIngressPath  *ebpf.Variable `ebpf:"btf_ingress_path"`
+	BtfLinkKind     *ebpf.Variable `ebpf:"btf_link_kind"`
+	Ingress         *ebpf.Variable `ebpf:"ingress"`
+	IngressMode     *ebpf.Variable `ebpf:"ingress_mode"`
+	LinkType        *ebpf.Variable `ebpf:"link_type"`
+	RedirectIfindex *ebpf.Variable `ebpf:"redirect_ifindex"`
+	Shaped          *ebpf.Variable `ebpf:"shaped"`
 }
 
 // ClassifierPrograms contains all programs after they have been loaded into the kernel.
