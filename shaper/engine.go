@@ -35,13 +35,13 @@ type job struct {
 	// redirect is the ifindex of the download path's device, once
 	// applyIngressPath has made it (0: downloads pass unshaped).
 	redirect uint32
-	prev    *State
-	before  *Snapshot // what the interface had before shaper (first apply)
-	appIDs  map[string]uint32
-	reused  []uint32                  // app ids to retire before the new rules go live
-	retired map[string]loader.Counter // per direction: counts of retired app ids
-	tables  map[loader.Direction]*classify.Tables
-	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
+	prev     *State
+	before   *Snapshot // what the interface had before shaper (first apply)
+	appIDs   map[string]uint32
+	reused   []uint32                  // app ids to retire before the new rules go live
+	retired  map[string]loader.Counter // per direction: counts of retired app ids
+	tables   map[loader.Direction]*classify.Tables
+	loaded   map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
 }
 
 // Check runs every check Apply makes before it touches the kernel that
