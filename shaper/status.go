@@ -194,7 +194,7 @@ func collectOne(st *State) (IfaceStatus, error) {
 			return err
 		}
 		if ingress != nil {
-			s.Path, curIn = ingressPathStatus(h, st, ingress)
+			s.Path, curIn = ingressPathStatus(h, st, ingress, s.Hooks)
 			for _, m := range s.Path.Missing {
 				s.Drift = append(s.Drift, "download path incomplete (downloads pass unshaped): missing "+m)
 			}

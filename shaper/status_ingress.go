@@ -2,6 +2,7 @@ package shaper
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -26,7 +27,7 @@ type PathStatus struct {
 
 // ingressPathStatus reads the download path of st's interface and the
 // shaping qdisc's tree; it runs in the interface's namespace.
-func ingressPathStatus(h *netlink.Handle, st *State, in *plan.Plan) (*PathStatus, *plan.KernelState) {
+func ingressPathStatus(h *netlink.Handle, st *State, in *plan.Plan, hooks []loader.HookProgram) (*PathStatus, *plan.KernelState) {
 	p := pathNames(st.Netns, st.Iface, st.Interface.Ingress.Via)
 	ps := &PathStatus{Via: p.Via, Netns: p.Netns, Device: p.Host, Inner: p.Inner}
 	miss := func(format string, a ...any) { ps.Missing = append(ps.Missing, fmt.Sprintf(format, a...)) }
@@ -60,8 +61,13 @@ func ingressPathStatus(h *netlink.Handle, st *State, in *plan.Plan) (*PathStatus
 			ours(host, miss)
 		}
 	}
+	// The classifier recorded as redirecting to this device must be the
+	// one on the hook.
 	rec := st.Loaded[loader.Ingress.String()]
-	if host != nil && (rec == nil || !strings.Contains(rec.Knobs, fmt.Sprintf("Redirect:%d}", host.Attrs().Index))) {
+	running := rec != nil && slices.ContainsFunc(hooks, func(hp loader.HookProgram) bool {
+		return hp.Dir == loader.Ingress && hp.ProgID == rec.ProgID
+	})
+	if host != nil && (!running || !strings.Contains(rec.Knobs, fmt.Sprintf("Redirect:%d}", host.Attrs().Index))) {
 		miss("the ingress classifier's redirect to %s", p.Host)
 	}
 	ps.Complete = len(ps.Missing) == 0
