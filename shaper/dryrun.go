@@ -33,6 +33,7 @@ func (j *job) describe(w io.Writer, link netlink.Link) error {
 		ch = nil // monitor-only never removes a root it did not install
 	}
 	plan.Describe(w, j.egress, j.iface.Name, ch)
+	j.describeIngress(w)
 	for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
 		if t, ok := j.tables[dir]; ok {
 			fmt.Fprintf(w, "%s classifier: %d selectors, %d map entries, default class %s\n",
