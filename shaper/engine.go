@@ -261,6 +261,12 @@ func checkKernel(jobs []*job) error {
 					"(a layer-3 link: tun, WireGuard, PPP): remove rate/tbf from its ingress to count downloads without shaping them",
 					posString(j.iface.Ingress.Pos), j.label(), j.iface.Name))
 			}
+			if j.ingress != nil && j.iface.Ingress.Via == policy.ViaIFB {
+				if p := loader.ProbeIFBRedirect(); !p.Supported {
+					return badInput(fmt.Errorf("%s: %s: via: ifb does not work on this kernel: %s; use via: netns (the default)",
+						posString(j.iface.Ingress.Pos), j.label(), p.Reason))
+				}
+			}
 			if j.prev != nil {
 				return nil
 			}

@@ -69,6 +69,7 @@ func reapplyShapes(t *testing.T, lab *netlab.Lab, via string, port int) {
 func TestIngressPathDeletedByHand(t *testing.T) {
 	for _, via := range vias {
 		t.Run(via, func(t *testing.T) {
+			dlVia(t, via)
 			lab := labtest.Lab(t, dlTopo)
 			dlApply(t, lab, dlTBFPolicy, via, "")
 			p := dlPath(t, lab)
@@ -132,6 +133,7 @@ func TestIngressApplyKilledHalfway(t *testing.T) {
 func TestIngressInterfaceComesBack(t *testing.T) {
 	for _, via := range vias {
 		t.Run(via, func(t *testing.T) {
+			dlVia(t, via)
 			lab := labtest.Lab(t, dlTopo)
 			dlApply(t, lab, dlTBFPolicy, via, "")
 			p := dlPath(t, lab)

@@ -82,6 +82,35 @@ const dlTol = 0.02
 
 var vias = []string{policy.ViaNetns, policy.ViaIFB}
 
+// dlVia skips an ifb test where the kernel drops bpf_redirect into an IFB
+// (before 6.4): apply refuses via: ifb there (TestIngressIFBRefused).
+func dlVia(t *testing.T, via string) {
+	t.Helper()
+	if p := loader.ProbeIFBRedirect(); via == policy.ViaIFB && !p.Supported {
+		t.Skipf("via ifb: %s", p.Reason)
+	}
+}
+
+// Where bpf_redirect into an IFB is dropped, apply refuses via: ifb as
+// bad input and leaves the interface alone; elsewhere it is accepted.
+func TestIngressIFBRefused(t *testing.T) {
+	lab := labtest.Lab(t, dlTopo)
+	pol, err := policy.Parse("ifb.yaml", []byte(fmt.Sprintf(dlTBFPolicy, lab.Netns("client"), policy.ViaIFB)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = shaper.Apply(pol, shaper.ApplyOptions{})
+	t.Cleanup(func() { _ = shaper.Delete(shaper.DeleteOptions{Netns: lab.Netns("client")}) })
+	p := loader.ProbeIFBRedirect()
+	t.Logf("probe: %+v; apply: %v", p, err)
+	if p.Supported != (err == nil) {
+		t.Fatalf("probe says %v, apply says %v", p.Supported, err)
+	}
+	if err != nil && !strings.Contains(err.Error(), "use via: netns") {
+		t.Errorf("error does not say what to do: %v", err)
+	}
+}
+
 // dlApply applies text (the client's namespace and via filled in, and the
 // server's namespace where the text has a third %s) and deletes it at
 // cleanup.
@@ -207,6 +236,7 @@ func downloads(t *testing.T, lab *netlab.Lab, p *shaper.PathStatus, ports []int,
 func TestIngressTBF(t *testing.T) {
 	for _, via := range vias {
 		t.Run(via, func(t *testing.T) {
+			dlVia(t, via)
 			lab := labtest.Lab(t, dlTopo)
 			dlApply(t, lab, dlTBFPolicy, via, "")
 			p := dlPath(t, lab)
@@ -223,6 +253,7 @@ func TestIngressTBF(t *testing.T) {
 func TestIngressShares(t *testing.T) {
 	for _, via := range vias {
 		t.Run(via, func(t *testing.T) {
+			dlVia(t, via)
 			lab := labtest.Lab(t, dlTopo)
 			dlApply(t, lab, dlSharesPolicy, via, "")
 			p := dlPath(t, lab)
@@ -315,6 +346,7 @@ func TestIngressPathKeepsHostWorking(t *testing.T) {
 	for _, mode := range dlAttachModes(t) {
 		for _, via := range vias {
 			t.Run(mode+"/"+via, func(t *testing.T) {
+				dlVia(t, via)
 				lab := labtest.Lab(t, dlTopo)
 				waitFor(t, 10*time.Second, "ipv6 ping before apply", func() bool {
 					_, err := lab.Exec(t.Context(), "client", "ping", "-6", "-c1", "-W1", "fd00:0:0:8::2")
