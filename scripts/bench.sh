@@ -75,7 +75,11 @@ bench "classifier cost per packet on egress: shaper BPF vs tc u32" ./loader/ Tes
 # 100,000 prefixes.
 bench "apply time (shaper.Apply in a fresh lab namespace)" ./shaper/ TestBenchApply stdout
 
-# 5. The lab builder.
+# 5. Downloads: throughput and idle RTT through each path, accuracy per
+# path and by hand.
+bench "downloads: netns and ifb paths against bare and by hand" ./shaper/ TestBenchIngress stdout
+
+# 6. The lab builder.
 bench "netlab: 50-node lab up and down" ./netlab/ TestBenchLab50 stdout
 
 echo
