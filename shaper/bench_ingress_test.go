@@ -158,4 +158,3 @@ func dlBenchRTT(t *testing.T, lab *netlab.Lab) (p50, p99 string) {
 	}
 	return q(0.5), q(0.99)
 }
-
