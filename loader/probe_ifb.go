@@ -86,7 +86,11 @@ func tryIFBRedirect() (Probe, error) {
 		if err != nil {
 			return Probe{}, err
 		}
-		if s := l.Attrs().Statistics; s != nil && s.RxPackets > 0 {
+		// IFB counts a packet received before it checks the redirect
+		// mark and drops it (its own IPv6 chatter is dropped that way
+		// too): what counts is that it passed one on.
+		s := l.Attrs().Statistics
+		if s != nil && s.TxPackets > 0 {
 			return Probe{true, "bpf_redirect into ifb delivers (tried in a private netns)"}, nil
 		}
 	}
