@@ -1,7 +1,9 @@
 package shaper_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +153,29 @@ func TestIngressInterfaceComesBack(t *testing.T) {
 			}
 			assertNothingLeft(t, lab, p)
 		})
+	}
+}
+
+// A layer-3 link (tun: no MAC header, which a redirect into an Ethernet
+// device needs) is refused for ingress shaping as bad input, with nothing
+// touched; monitor-only ingress stays allowed.
+func TestIngressRefusedOnL3(t *testing.T) {
+	lab := labtest.Lab(t, pairTopo)
+	tunPair(t, lab)
+	text := fmt.Sprintf("version: 1\ninterfaces:\n  - name: tun0\n    netns: %s\n    ingress: {tbf: {rate: 1mbit, burst: 1540, latency: 50ms}}\n",
+		lab.Netns("client"))
+	pol, err := policy.Parse("tun.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shaper.Delete(shaper.DeleteOptions{Netns: lab.Netns("client")}) })
+	err = shaper.Apply(pol, shaper.ApplyOptions{})
+	var bad interface{ BadInput() bool }
+	if err == nil || !errors.As(err, &bad) || !bad.BadInput() || !strings.Contains(err.Error(), "layer-3") {
+		t.Fatalf("apply = %v, want a bad-input error naming the layer-3 link", err)
+	}
+	t.Logf("refused: %v", err)
+	if st, _ := shaper.LoadState(lab.Netns("client"), "tun0"); st != nil {
+		t.Errorf("state written for a refused apply")
 	}
 }
