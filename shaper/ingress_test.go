@@ -464,3 +464,55 @@ func dlAppBytes(t *testing.T, lab *netlab.Lab, node string, dir loader.Direction
 func sub(a, b loader.Counter) loader.Counter {
 	return loader.Counter{Bytes: a.Bytes - b.Bytes, Packets: a.Packets - b.Packets}
 }
+
+// Applying the same policy again keeps the path and its queue (the
+// shaping qdisc's counters keep counting: nothing was rebuilt) and the
+// classifier on eth0's ingress; the path stays complete.
+func TestIngressReapplyKeepsPath(t *testing.T) {
+	for _, via := range vias {
+		t.Run(via, func(t *testing.T) {
+			dlVia(t, via)
+			lab := labtest.Lab(t, dlTopo)
+			dlApply(t, lab, dlSharesPolicy, via, "")
+			p := dlPath(t, lab)
+			dlExec(t, lab, "client", "ping", "-c3", "-i0.2", "198.18.0.2")
+			before, _ := shapingState(t, lab, p)
+			hooks := dlIngressHook(t, lab)
+			pol, err := policy.Parse("again.yaml", []byte(fmt.Sprintf(dlSharesPolicy, lab.Netns("client"), via)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := shaper.Apply(pol, shaper.ApplyOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := shapingState(t, lab, p)
+			if got := dlIngressHook(t, lab); got != hooks {
+				t.Errorf("eth0 ingress program %d replaced by %d on a no-op apply", hooks, got)
+			}
+			b, _ := before.Class(otherID)
+			a, _ := after.Class(otherID)
+			if b.Stats.Packets == 0 || a.Stats.Packets < b.Stats.Packets {
+				t.Errorf("default class counted %d packets before, %d after: the queue was rebuilt", b.Stats.Packets, a.Stats.Packets)
+			}
+			if p2 := dlPath(t, lab); !p2.Complete || p2.Device != p.Device {
+				t.Errorf("path after re-apply: %+v (before %+v)", p2, p)
+			}
+		})
+	}
+}
+
+// dlIngressHook is the id of the program on the client eth0's ingress.
+func dlIngressHook(t *testing.T, lab *netlab.Lab) uint32 {
+	t.Helper()
+	r, err := shaper.Status(shaper.StatusOptions{Netns: lab.Netns("client")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range r.Interfaces[0].Hooks {
+		if h.Dir == loader.Ingress && h.Ours {
+			return uint32(h.ProgID)
+		}
+	}
+	t.Fatal("no program of ours on eth0 ingress")
+	return 0
+}
