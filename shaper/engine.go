@@ -35,6 +35,7 @@ type job struct {
 	// redirect is the ifindex of the download path's device, once
 	// applyIngressPath has made it (0: downloads pass unshaped).
 	redirect uint32
+	path     *PathPrograms // netns mode: the shaping namespace's programs
 	prev     *State
 	before   *Snapshot // what the interface had before shaper (first apply)
 	appIDs   map[string]uint32

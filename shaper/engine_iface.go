@@ -65,6 +65,7 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 			return err
 		}
 		st.Loaded = j.loaded
+		st.PathPrograms = j.path
 		return st.Save()
 	})
 }

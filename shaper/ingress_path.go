@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
@@ -166,7 +167,7 @@ func upNoIPv6(h *netlink.Handle, l netlink.Link) error {
 // interface's namespace. The classifier is switched to the path after
 // this (applyClassifiers): until then downloads pass unshaped.
 func (j *job) applyIngressPath(h *netlink.Handle, link netlink.Link, att loader.Attacher) error {
-	j.redirect = 0
+	j.redirect, j.path = 0, nil
 	if j.ingress == nil {
 		return nil
 	}
@@ -213,11 +214,53 @@ func (j *job) applyIngressPath(h *netlink.Handle, link netlink.Link, att loader.
 	if err := upNoIPv6(h, host); err != nil {
 		return err
 	}
-	if err := j.attachPathPrograms(att, p, host, link); err != nil {
-		return err
+	j.path = j.runningPath(p, host, link, att.Name())
+	if j.path == nil {
+		if j.path, err = j.attachPathPrograms(att, p, host, link); err != nil {
+			return err
+		}
 	}
 	j.redirect = uint32(host.Attrs().Index)
 	return nil
+}
+
+// PathPrograms records the shaping namespace's two programs as attached,
+// so that a re-apply that finds them running leaves them be.
+type PathPrograms struct {
+	Attach string         `json:"attach"`
+	Target int            `json:"target_ifindex"` // the interface shaper_return hands packets to
+	Inner  ebpf.ProgramID `json:"inner_prog"`
+	Return ebpf.ProgramID `json:"return_prog"`
+}
+
+// runningPath is the previous apply's record when both its programs still
+// run where they were attached, for this interface; else nil.
+func (j *job) runningPath(p ingressPath, host, link netlink.Link, mode string) *PathPrograms {
+	if j.prev == nil || j.prev.PathPrograms == nil {
+		return nil
+	}
+	rec := j.prev.PathPrograms
+	if rec.Attach != mode || rec.Target != link.Attrs().Index || !runs(host, rec.Return) {
+		return nil
+	}
+	ok := false
+	_ = inNetns(p.Netns, func() error {
+		inner, err := netlink.LinkByName(p.Inner)
+		ok = err == nil && runs(inner, rec.Inner)
+		return nil
+	})
+	if !ok {
+		return nil
+	}
+	return rec
+}
+
+// runs says whether program id is on l's ingress (in the current namespace).
+func runs(l netlink.Link, id ebpf.ProgramID) bool {
+	hooks, err := loader.List(l.Attrs().Index, progPrefix)
+	return err == nil && slices.ContainsFunc(hooks, func(h loader.HookProgram) bool {
+		return h.Dir == loader.Ingress && h.ProgID == id
+	})
 }
 
 // applyPlanOn makes a path device's root qdisc match p: the device is
@@ -234,12 +277,19 @@ func applyPlanOn(h *netlink.Handle, l netlink.Link, p *plan.Plan) error {
 // attaches them: the inner end's ingress first, then the host end's, so
 // that a packet never reaches a half-made path (the classifier sends none
 // before both run).
-func (j *job) attachPathPrograms(att loader.Attacher, p ingressPath, host, link netlink.Link) error {
+func (j *job) attachPathPrograms(att loader.Attacher, p ingressPath, host, link netlink.Link) (*PathPrograms, error) {
 	r, err := loader.LoadRedirect(plan.RootHandle, uint32(link.Attrs().Index))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer r.Close()
+	rec := &PathPrograms{Attach: att.Name(), Target: link.Attrs().Index}
+	if rec.Inner, err = progID(r.Inner()); err != nil {
+		return nil, err
+	}
+	if rec.Return, err = progID(r.Return()); err != nil {
+		return nil, err
+	}
 	err = inNetns(p.Netns, func() error {
 		inner, err := netlink.LinkByName(p.Inner)
 		if err != nil {
@@ -248,9 +298,21 @@ func (j *job) attachPathPrograms(att loader.Attacher, p ingressPath, host, link 
 		return attachPath(att, inner, r.Inner(), p.pinDir(j.netns, j.iface.Name, "inner"))
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return attachPath(att, host, r.Return(), p.pinDir(j.netns, j.iface.Name, "return"))
+	return rec, attachPath(att, host, r.Return(), p.pinDir(j.netns, j.iface.Name, "return"))
+}
+
+func progID(p *ebpf.Program) (ebpf.ProgramID, error) {
+	info, err := p.Info()
+	if err != nil {
+		return 0, fmt.Errorf("program info: %w", err)
+	}
+	id, ok := info.ID()
+	if !ok {
+		return 0, fmt.Errorf("program %s: the kernel gives no id", info.Name)
+	}
+	return id, nil
 }
 
 func attachPath(att loader.Attacher, l netlink.Link, prog *ebpf.Program, pin string) error {

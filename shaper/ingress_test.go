@@ -499,6 +499,10 @@ func TestIngressReapplyKeepsPath(t *testing.T) {
 			dlExec(t, lab, "client", "ping", "-c3", "-i0.2", "198.18.0.2")
 			before, _ := shapingState(t, lab, p)
 			hooks := dlIngressHook(t, lab)
+			st0, err := shaper.LoadState(lab.Netns("client"), "eth0")
+			if err != nil {
+				t.Fatal(err)
+			}
 			pol, err := policy.Parse("again.yaml", []byte(fmt.Sprintf(dlSharesPolicy, lab.Netns("client"), via)))
 			if err != nil {
 				t.Fatal(err)
@@ -507,6 +511,13 @@ func TestIngressReapplyKeepsPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			after, _ := shapingState(t, lab, p)
+			st1, err := shaper.LoadState(lab.Netns("client"), "eth0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if via == policy.ViaNetns && (st0.PathPrograms == nil || *st0.PathPrograms != *st1.PathPrograms) {
+				t.Errorf("the shaping namespace's programs %+v became %+v on a no-op apply", st0.PathPrograms, st1.PathPrograms)
+			}
 			if got := dlIngressHook(t, lab); got != hooks {
 				t.Errorf("eth0 ingress program %d replaced by %d on a no-op apply", hooks, got)
 			}

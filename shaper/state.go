@@ -42,6 +42,9 @@ type State struct {
 	// Loaded is what each hook (by direction) was given, so that a
 	// re-apply skips what is already there (engine_fast.go).
 	Loaded map[string]*loader.Loaded `json:"loaded,omitempty"`
+	// PathPrograms: what runs in the download path (netns mode), so a
+	// re-apply leaves running programs be.
+	PathPrograms *PathPrograms `json:"path_programs,omitempty"`
 }
 
 // statePath is where the state of one interface lives:
