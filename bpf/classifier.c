@@ -52,6 +52,7 @@
 
 #include "common.h"
 #include "sock_info.h"
+#include "redirect.h"
 
 #define MAX_SELECTORS 65536 /* sel entries per generation (selector numbers 0..65534) */
 #define MAX_MULTI 256       /* multi-field selectors: bits in struct mask */
@@ -258,12 +259,18 @@ volatile const __u8 ingress = 0;          /* reverse the tuple: match as egress 
 volatile const __u8 shaped = 0;           /* set skb->priority and count classes */
 volatile const __u8 link_type = LINK_ETH; /* enum link_kind */
 volatile const __u8 ident_test = 0;       /* tests: the socket owner comes from test_ident (BPF_PROG_TEST_RUN has no socket) */
+/* Downloads (ingress only, docs/downloads.md): enum ingress_path, and the
+ * device IP packets are redirected to, to be shaped: the veth host end
+ * (netns) or the IFB device (ifb), in this program's namespace. */
+volatile const __u8 ingress_mode = PATH_NONE;
+volatile const __u32 redirect_ifindex = 0;
 
 /* Put the enums Go takes from BTF (bpf2go -type) into it: nothing else
  * has a value of their types. */
 const enum link_kind *const btf_link_kind __attribute__((used)) = 0;
 const enum field *const btf_field __attribute__((used)) = 0;
 const enum addr_field *const btf_addr_field __attribute__((used)) = 0;
+const enum ingress_path *const btf_ingress_path __attribute__((used)) = 0;
 
 /* Parsing reads through load(): directly from the linear data (no helper
  * call: on this class of machine every call costs more than the whole
@@ -829,10 +836,39 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes, __u64 packe
 }
 
 #include "flow.h"
+#define ICMPV6 58
+
+/* divert sends an IP packet to its shaping device with its class, unless
+ * the packet must not wait (IPv6 neighbour discovery: delaying it delays
+ * address resolution) or the device is missing (fail open: a half-built
+ * or half-removed path passes downloads unshaped, it never drops them;
+ * bpf_check_mtu fails for an ifindex with no device). */
+static __always_inline int divert(struct __sk_buff *skb, const struct tuple *t, __u32 classid)
+{
+	if (t->v6 && t->proto == ICMPV6) {
+		__u8 type = 0;
+		if (load(skb, RD_SKB, t->l3, t->l4, &type, 1) || (type >= 133 && type <= 137))
+			return TCX_NEXT;
+	}
+	__u32 mtu = 0;
+	if (bpf_check_mtu(skb, redirect_ifindex, &mtu, 0, 0) < 0)
+		return TCX_NEXT;
+	if (ingress_mode == PATH_IFB)
+		skb->priority = classid; /* no namespace crossing: it survives */
+	else
+		skb->tc_index = classid & TC_INDEX_MINOR;
+	return bpf_redirect(redirect_ifindex, 0);
+}
 
 SEC("tc")
 int shaper_classify(struct __sk_buff *skb)
 {
+	/* Back from the shaping namespace: counted on the way in already. */
+	if (ingress_mode == PATH_NETNS && (skb->tc_index & TC_INDEX_RETURNED)) {
+		skb->tc_index = 0;
+		return TCX_NEXT;
+	}
+
 	struct tuple t = {};
 	const struct sel_val *res = 0;
 	__u32 zero = 0, gen = 0, cgen = 0, k;
@@ -888,6 +924,8 @@ int shaper_classify(struct __sk_buff *skb)
 		skb->priority = res->classid;
 		count(&class_stats, res->class_slot, bytes, packets);
 	}
+	if (ingress_mode != PATH_NONE && ok && link_type == LINK_ETH)
+		return divert(skb, &t, res->classid);
 	return TCX_NEXT;
 }
 

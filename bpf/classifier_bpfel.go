@@ -112,6 +112,14 @@ type ClassifierIdent struct {
 	Cgroup uint64
 }
 
+type ClassifierIngressPath uint32
+
+const (
+	ClassifierIngressPathPATH_NONE  ClassifierIngressPath = 0
+	ClassifierIngressPathPATH_NETNS ClassifierIngressPath = 1
+	ClassifierIngressPathPATH_IFB   ClassifierIngressPath = 2
+)
+
 type ClassifierLinkKind uint32
 
 const (
@@ -206,10 +214,13 @@ const (
 	ClassifierProgShaperClassify = "shaper_classify"
 	ClassifierVarBtfAddrField    = "btf_addr_field"
 	ClassifierVarBtfField        = "btf_field"
+	ClassifierVarBtfIngressPath  = "btf_ingress_path"
 	ClassifierVarBtfLinkKind     = "btf_link_kind"
 	ClassifierVarIdentTest       = "ident_test"
 	ClassifierVarIngress         = "ingress"
+	ClassifierVarIngressMode     = "ingress_mode"
 	ClassifierVarLinkType        = "link_type"
+	ClassifierVarRedirectIfindex = "redirect_ifindex"
 	ClassifierVarShaped          = "shaped"
 )
 
@@ -292,13 +303,16 @@ type ClassifierMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ClassifierVariableSpecs struct {
-	BtfAddrField *ebpf.VariableSpec `ebpf:"btf_addr_field"`
-	BtfField     *ebpf.VariableSpec `ebpf:"btf_field"`
-	BtfLinkKind  *ebpf.VariableSpec `ebpf:"btf_link_kind"`
-	IdentTest    *ebpf.VariableSpec `ebpf:"ident_test"`
-	Ingress      *ebpf.VariableSpec `ebpf:"ingress"`
-	LinkType     *ebpf.VariableSpec `ebpf:"link_type"`
-	Shaped       *ebpf.VariableSpec `ebpf:"shaped"`
+	BtfAddrField    *ebpf.VariableSpec `ebpf:"btf_addr_field"`
+	BtfField        *ebpf.VariableSpec `ebpf:"btf_field"`
+	BtfIngressPath  *ebpf.VariableSpec `ebpf:"btf_ingress_path"`
+	BtfLinkKind     *ebpf.VariableSpec `ebpf:"btf_link_kind"`
+	IdentTest       *ebpf.VariableSpec `ebpf:"ident_test"`
+	Ingress         *ebpf.VariableSpec `ebpf:"ingress"`
+	IngressMode     *ebpf.VariableSpec `ebpf:"ingress_mode"`
+	LinkType        *ebpf.VariableSpec `ebpf:"link_type"`
+	RedirectIfindex *ebpf.VariableSpec `ebpf:"redirect_ifindex"`
+	Shaped          *ebpf.VariableSpec `ebpf:"shaped"`
 }
 
 // ClassifierObjects contains all objects after they have been loaded into the kernel.
@@ -380,13 +394,16 @@ func (m *ClassifierMaps) Close() error {
 //
 // It can be passed to LoadClassifierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ClassifierVariables struct {
-	BtfAddrField *ebpf.Variable `ebpf:"btf_addr_field"`
-	BtfField     *ebpf.Variable `ebpf:"btf_field"`
-	BtfLinkKind  *ebpf.Variable `ebpf:"btf_link_kind"`
-	IdentTest    *ebpf.Variable `ebpf:"ident_test"`
-	Ingress      *ebpf.Variable `ebpf:"ingress"`
-	LinkType     *ebpf.Variable `ebpf:"link_type"`
-	Shaped       *ebpf.Variable `ebpf:"shaped"`
+	BtfAddrField    *ebpf.Variable `ebpf:"btf_addr_field"`
+	BtfField        *ebpf.Variable `ebpf:"btf_field"`
+	BtfIngressPath  *ebpf.Variable `ebpf:"btf_ingress_path"`
+	BtfLinkKind     *ebpf.Variable `ebpf:"btf_link_kind"`
+	IdentTest       *ebpf.Variable `ebpf:"ident_test"`
+	Ingress         *ebpf.Variable `ebpf:"ingress"`
+	IngressMode     *ebpf.Variable `ebpf:"ingress_mode"`
+	LinkType        *ebpf.Variable `ebpf:"link_type"`
+	RedirectIfindex *ebpf.Variable `ebpf:"redirect_ifindex"`
+	Shaped          *ebpf.Variable `ebpf:"shaped"`
 }
 
 // ClassifierPrograms contains all programs after they have been loaded into the kernel.

@@ -27,7 +27,22 @@ type Knobs struct {
 	// from its test_ident map instead of the packet's socket: for tests
 	// through BPF_PROG_TEST_RUN, whose packets have no socket.
 	IdentTest bool
+	// Path and Redirect divert downloads into their shaping device
+	// (ingress only, docs/downloads.md): PathNone leaves them be.
+	Path     IngressPath
+	Redirect uint32 // ifindex of the veth host end or IFB device
 }
+
+// IngressPath is how downloads reach the queue that shapes them (enum
+// ingress_path in bpf/redirect.h).
+type IngressPath uint8
+
+// The ingress paths.
+const (
+	PathNone  = IngressPath(bpf.ClassifierIngressPathPATH_NONE)
+	PathNetns = IngressPath(bpf.ClassifierIngressPathPATH_NETNS)
+	PathIFB   = IngressPath(bpf.ClassifierIngressPathPATH_IFB)
+)
 
 // Counter is a summed per-CPU counter.
 type Counter struct {
@@ -69,6 +84,12 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 		}
 	}
 	if err := setKnob(spec, "link_type", uint8(knobs.Link)); err != nil {
+		return nil, err
+	}
+	if err := setKnob(spec, "ingress_mode", uint8(knobs.Path)); err != nil {
+		return nil, err
+	}
+	if err := setKnob(spec, "redirect_ifindex", knobs.Redirect); err != nil {
 		return nil, err
 	}
 	var opts ebpf.CollectionOptions
@@ -128,7 +149,7 @@ func LoadClassifierFor(knobs Knobs, pinDir string, rules *classify.Tables) (*Cla
 	return c, nil
 }
 
-func setKnob(spec *ebpf.CollectionSpec, name string, v uint8) error {
+func setKnob(spec *ebpf.CollectionSpec, name string, v any) error {
 	vs, ok := spec.Variables[name]
 	if !ok {
 		return fmt.Errorf("classifier has no knob %q (bpf package out of date)", name)

@@ -83,10 +83,14 @@ bench "hitless changes (shaper.Apply in a fresh lab namespace)" ./shaper/ TestBe
 # 6. What `shaper top` costs while it runs.
 bench "shaper top: CPU while it runs in tmux against a lab with traffic" ./cmd/shaper/ TestBenchTopCPU stdout
 
-# 7. The lab builder.
+# 7. Downloads: throughput and idle RTT through each path, accuracy per
+# path and by hand.
+bench "downloads: netns and ifb paths against bare and by hand" ./shaper/ TestBenchIngress stdout
+
+# 8. The lab builder.
 bench "netlab: 50-node lab up and down" ./netlab/ TestBenchLab50 stdout
 
-# 6. shaper serve: scrape latency and memory at the classifier's limits.
+# 9. shaper serve: scrape latency and memory at the classifier's limits.
 bench "shaper serve: scrape latency and memory" ./exporter/ TestBenchServe stdout
 
 echo

@@ -36,6 +36,7 @@ func (j *job) describe(w io.Writer, link netlink.Link, mode string) error {
 	}
 	plan.Describe(w, j.egress, j.iface.Name, ch)
 	fmt.Fprintf(w, "qdisc and classes: %s\n", qdiscKind(ch))
+	j.describeIngress(w)
 	for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
 		if t, ok := j.tables[dir]; ok {
 			fmt.Fprintf(w, "%s classifier: %d selectors (%d multi-field), %d map entries, default class %s: %s\n",

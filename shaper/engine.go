@@ -37,15 +37,20 @@ type job struct {
 	netns   string
 	apps    []policy.App
 	egress  *plan.Plan // nil: monitor-only
-	prev    *State
-	before  *Snapshot // what the interface had before shaper (first apply)
-	appIDs  map[string]uint32
-	reused  []uint32                  // app ids to retire before the new rules go live
-	retired map[string]loader.Counter // per direction: counts of retired app ids
-	tables  map[loader.Direction]*classify.Tables
-	cgroups map[string]uint64         // ids of the policy's cgroup paths
-	loaded  map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
-	flows   int                       // flow table entries (0: the default)
+	ingress *plan.Plan // nil: downloads not shaped
+	// redirect is the ifindex of the download path's device, once
+	// applyIngressPath has made it (0: downloads pass unshaped).
+	redirect uint32
+	path     *PathPrograms // netns mode: the shaping namespace's programs
+	prev     *State
+	before   *Snapshot // what the interface had before shaper (first apply)
+	appIDs   map[string]uint32
+	reused   []uint32                  // app ids to retire before the new rules go live
+	retired  map[string]loader.Counter // per direction: counts of retired app ids
+	tables   map[loader.Direction]*classify.Tables
+	cgroups  map[string]uint64         // ids of the policy's cgroup paths
+	loaded   map[string]*loader.Loaded // by direction: what applyClassifier gave each hook
+	flows    int                       // flow table entries (0: the default)
 }
 
 // Check runs every check Apply makes before it touches the kernel that
@@ -135,7 +140,14 @@ func (j *job) label() string {
 // link is what precedes the IP header on the interface.
 func (j *job) knobs(dir loader.Direction, link loader.LinkKind) loader.Knobs {
 	if dir == loader.Ingress {
-		return loader.Knobs{Ingress: true, Link: link, Flows: j.flows}
+		k := loader.Knobs{Ingress: true, Shaped: j.ingress != nil, Link: link, Flows: j.flows}
+		if j.ingress != nil && j.redirect != 0 {
+			k.Path, k.Redirect = loader.PathNetns, j.redirect
+			if j.iface.Ingress.Via == policy.ViaIFB {
+				k.Path = loader.PathIFB
+			}
+		}
+		return k
 	}
 	return loader.Knobs{Shaped: j.egress != nil, Link: link, Flows: j.flows}
 }
@@ -145,7 +157,9 @@ func (j *job) summary() string {
 	if j.egress != nil {
 		s = "egress " + j.egress.Kind
 	}
-	if j.iface.Ingress != nil {
+	if j.ingress != nil {
+		s += ", ingress " + j.ingress.Kind + " via " + j.iface.Ingress.Via
+	} else if j.iface.Ingress != nil {
 		s += ", ingress monitor-only"
 	}
 	return s
@@ -186,20 +200,17 @@ func newJob(ifc policy.Interface, netns string, apps []policy.App) *job {
 }
 
 func (j *job) prepare() error {
-	if in := j.iface.Ingress; in.Shaped() {
-		return badInput(fmt.Errorf("%s: ingress shaping (rate or tbf on ingress) is not supported by this version yet; "+
-			"remove rate/tbf from ingress to count download traffic per app without shaping it", posString(in.Pos)))
-	}
 	prev, err := LoadState(j.netns, j.iface.Name)
 	if err != nil {
 		return err
 	}
 	j.prev = prev
-	var prevIDs, prevMinors map[string]uint32
+	var prevIDs, prevMinors, prevInMinors map[string]uint32
 	var prevApps []policy.App
 	j.retired = map[string]loader.Counter{}
 	if prev != nil {
 		prevIDs, prevMinors, prevApps = prev.AppIDs, prev.Minors, prev.Apps
+		prevInMinors = prev.IngressMinors
 		for d, c := range prev.Retired {
 			j.retired[d] = c
 		}
@@ -223,8 +234,15 @@ func (j *job) prepare() error {
 		return err
 	}
 	j.tables[loader.Egress] = t
+	if j.iface.Ingress.Shaped() {
+		p, err := plan.Keeping(j.iface.Ingress, prevInMinors)
+		if err != nil {
+			return badInput(err)
+		}
+		j.ingress = p
+	}
 	if j.iface.Ingress != nil {
-		t, err := classify.Compile(j.apps, withCgroups(binding(nil, j.appIDs), j.cgroups))
+		t, err := classify.Compile(j.apps, withCgroups(binding(j.ingress, j.appIDs), j.cgroups))
 		if err != nil {
 			return err
 		}
@@ -259,6 +277,17 @@ func checkKernel(jobs []*job) error {
 			link, err := netlink.LinkByName(j.iface.Name)
 			if err != nil {
 				return ifaceError{name: j.iface.Name, netns: j.netns, pos: j.iface.Pos}
+			}
+			if j.ingress != nil && loader.LinkKindOf(link) != loader.LinkEthernet {
+				return badInput(fmt.Errorf("%s: %s: ingress shaping needs an Ethernet interface; %s has no MAC header "+
+					"(a layer-3 link: tun, WireGuard, PPP): remove rate/tbf from its ingress to count downloads without shaping them",
+					posString(j.iface.Ingress.Pos), j.label(), j.iface.Name))
+			}
+			if j.ingress != nil && j.iface.Ingress.Via == policy.ViaIFB {
+				if p := loader.ProbeIFBRedirect(); !p.Supported {
+					return badInput(fmt.Errorf("%s: %s: via: ifb does not work on this kernel: %s; use via: netns (the default)",
+						posString(j.iface.Ingress.Pos), j.label(), p.Reason))
+				}
 			}
 			if j.prev != nil {
 				return nil

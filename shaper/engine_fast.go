@@ -112,9 +112,14 @@ func (j *job) assumeGens(c *loader.Classifier, prev *loader.Loaded, dir loader.D
 func (j *job) prevTables(dir loader.Direction) *classify.Tables {
 	p := j.prev
 	var egress *plan.Plan
+	var err error
 	if dir == loader.Egress && p.Interface.Egress != nil {
-		var err error
 		if egress, err = plan.Keeping(p.Interface.Egress, p.Minors); err != nil {
+			return nil
+		}
+	}
+	if dir == loader.Ingress && p.Interface.Ingress.Shaped() {
+		if egress, err = plan.Keeping(p.Interface.Ingress, p.IngressMinors); err != nil {
 			return nil
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shaperdev/shaper/internal/netns"
 	"github.com/shaperdev/shaper/loader"
+	"github.com/shaperdev/shaper/policy"
 	"github.com/shaperdev/shaper/shaper/plan"
 )
 
@@ -33,8 +34,10 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 		if j.prev != nil {
 			st.Before = j.prev.Before
 			st.Minors = mergeMinors(j.prev.Minors, j.egress)
+			st.IngressMinors = mergeMinors(j.prev.IngressMinors, j.ingress)
 		} else {
 			st.Minors = mergeMinors(nil, j.egress)
+			st.IngressMinors = mergeMinors(nil, j.ingress)
 			st.Before = j.before
 			if err := st.Save(); err != nil {
 				return err
@@ -43,13 +46,26 @@ func (j *job) apply(att loader.Attacher, o ApplyOptions) error {
 		if err := j.applyQdisc(h, link); err != nil {
 			return err
 		}
+		// The download path before the classifiers: the ingress one
+		// switches the redirect on, last, when the path is whole.
+		if err := j.applyIngressPath(h, link, att); err != nil {
+			return err
+		}
 		if err := j.applyClassifiers(att, link); err != nil {
+			return err
+		}
+		keep := ""
+		if j.ingress != nil {
+			keep = j.iface.Ingress.Via
+		}
+		if err := removeIngressPaths(h, j.netns, j.iface.Name, keep); err != nil {
 			return err
 		}
 		if err := failpoint(j.label()); err != nil {
 			return err
 		}
 		st.Loaded = j.loaded
+		st.PathPrograms = j.path
 		return st.Save()
 	})
 }
@@ -275,10 +291,15 @@ func remove(st *State) (gone bool, err error) {
 			return fmt.Errorf("netlink: %w", err)
 		}
 		defer h.Close()
-		for _, dir := range []loader.Direction{loader.Egress, loader.Ingress} {
+		// Ingress first: that switches the download redirect off before
+		// its path goes.
+		for _, dir := range []loader.Direction{loader.Ingress, loader.Egress} {
 			if err := loader.DetachAll(st.Netns, st.Iface, dir); err != nil {
 				return fmt.Errorf("detach %s: %w", dir, err)
 			}
+		}
+		if err := removeIngressPaths(h, st.Netns, st.Iface, ""); err != nil {
+			return err
 		}
 		link, err := h.LinkByName(st.Iface)
 		if err != nil {
@@ -292,6 +313,14 @@ func remove(st *State) (gone bool, err error) {
 	var nsErr netnsError
 	if gone = errors.As(err, &nsErr); err != nil && !gone {
 		return false, err
+	}
+	if gone {
+		// The shaping namespace is named: it outlives the interface's.
+		if p := pathNames(st.Netns, st.Iface, policy.ViaNetns); netns.Exists(p.Netns) {
+			if err := netns.Delete(p.Netns); err != nil {
+				return gone, err
+			}
+		}
 	}
 	// Everything, the clsact marker included: with the namespace gone
 	// nothing in the kernel refers to it any more.

@@ -37,9 +37,14 @@ type State struct {
 	// given to another app: their slot was zeroed, their bytes live on here.
 	Retired map[string]loader.Counter `json:"retired,omitempty"`
 	Minors  map[string]uint32         `json:"class_minors,omitempty"` // every egress class name ever planned here
+	// IngressMinors is Minors for the ingress (download) classes.
+	IngressMinors map[string]uint32 `json:"ingress_class_minors,omitempty"`
 	// Loaded is what each hook (by direction) was given, so that a
 	// re-apply skips what is already there (engine_fast.go).
 	Loaded map[string]*loader.Loaded `json:"loaded,omitempty"`
+	// PathPrograms: what runs in the download path (netns mode), so a
+	// re-apply leaves running programs be.
+	PathPrograms *PathPrograms `json:"path_programs,omitempty"`
 }
 
 // statePath is where the state of one interface lives:

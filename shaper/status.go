@@ -47,6 +47,7 @@ type IfaceStatus struct {
 	Present   bool                 `json:"present"`
 	Egress    DirStatus            `json:"egress"`
 	Ingress   *DirStatus           `json:"ingress,omitempty"`
+	Path      *PathStatus          `json:"ingress_path,omitempty"` // downloads shaped: where
 	Hooks     []loader.HookProgram `json:"hooks"`
 	// Flows is the fill of the interface's flow table (both hooks share
 	// it); nil before the first packet's apply made one.
@@ -177,8 +178,12 @@ func collectOne(st *State, countersOnly bool) (IfaceStatus, error) {
 	if err != nil {
 		return s, err
 	}
+	ingress, err := plan.Keeping(st.Interface.Ingress, st.IngressMinors)
+	if err != nil {
+		return s, err
+	}
 	names := appNames(st.AppIDs)
-	var cur *plan.KernelState
+	var cur, curIn *plan.KernelState
 	err = inNetns(st.Netns, func() error {
 		h, err := netlink.NewHandle()
 		if err != nil {
@@ -206,6 +211,12 @@ func collectOne(st *State, countersOnly bool) (IfaceStatus, error) {
 		if s.Hooks, err = loader.List(link.Attrs().Index, progPrefix); err != nil {
 			return err
 		}
+		if ingress != nil {
+			s.Path, curIn = ingressPathStatus(h, st, ingress, s.Hooks)
+			for _, m := range s.Path.Missing {
+				s.Drift = append(s.Drift, "download path incomplete (downloads pass unshaped): missing "+m)
+			}
+		}
 		return nil
 	})
 	var nsErr netnsError
@@ -227,7 +238,7 @@ func collectOne(st *State, countersOnly bool) (IfaceStatus, error) {
 		s.checkHook(loader.Egress)
 	}
 	if st.Interface.Ingress != nil {
-		in, err := dirStatus(st, loader.Ingress, nil, nil, names)
+		in, err := dirStatus(st, loader.Ingress, ingress, curIn, names)
 		if err != nil {
 			return s, err
 		}
@@ -351,6 +362,11 @@ func fillRates(a, b []IfaceStatus, dt time.Duration) {
 		}
 		fillAppRates(a[i].Egress.Apps, b[i].Egress.Apps, rate)
 		if a[i].Ingress != nil && b[i].Ingress != nil {
+			for j := range b[i].Ingress.Classes {
+				if j < len(a[i].Ingress.Classes) {
+					b[i].Ingress.Classes[j].NowBits = rate(a[i].Ingress.Classes[j].Stats.Bytes, b[i].Ingress.Classes[j].Stats.Bytes)
+				}
+			}
 			fillAppRates(a[i].Ingress.Apps, b[i].Ingress.Apps, rate)
 		}
 	}

@@ -68,21 +68,20 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 	for _, d := range s.Drift {
 		fmt.Fprintf(w, "  ! %s\n", d)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	if len(s.Egress.Classes) > 0 {
-		fmt.Fprintln(tw, "  CLASS\tID\tRATE\tCEIL\tBYTES\tPACKETS\tDROPS\tOVERLIMITS\tBACKLOG\tNOW\t")
-		for _, c := range s.Egress.Classes {
-			name := c.Name
-			if name == "" {
-				name = "(link)"
-			}
-			name = strings.Repeat("  ", c.Depth) + name
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", name, c.ID, cfgRate(c.RateBits), cfgRate(c.CeilBits),
-				bytesText(c.Stats.Bytes), c.Stats.Packets, c.Stats.Drops, c.Stats.Overlimits, bytesText(uint64(c.Stats.Backlog)), rateText(c.NowBits))
+	writeClasses(w, "egress", s.Egress.Classes)
+	if s.Ingress != nil && s.Path != nil {
+		state := "complete"
+		if !s.Path.Complete {
+			state = "INCOMPLETE: downloads pass unshaped"
 		}
+		where := "ifb " + s.Path.Device
+		if s.Path.Via == "netns" {
+			where = fmt.Sprintf("namespace %s (veth %s, inside %s)", s.Path.Netns, s.Path.Device, s.Path.Inner)
+		}
+		fmt.Fprintf(w, "  ingress %s via %s, %s\n", s.Ingress.Mode, where, state)
+		writeClasses(w, "ingress", s.Ingress.Classes)
 	}
-	tw.Flush()
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	writeApps(tw, "egress", s.Egress)
 	if s.Ingress != nil {
 		writeApps(tw, "ingress", *s.Ingress)
@@ -95,6 +94,24 @@ func (s *IfaceStatus) writeTable(w io.Writer) {
 	for _, h := range s.Hooks {
 		fmt.Fprintf(w, "  hook %s\n", hookText(h))
 	}
+}
+
+func writeClasses(w io.Writer, dir string, classes []ClassStatus) {
+	if len(classes) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  CLASS (%s)\tID\tRATE\tCEIL\tBYTES\tPACKETS\tDROPS\tOVERLIMITS\tBACKLOG\tNOW\t\n", dir)
+	for _, c := range classes {
+		name := c.Name
+		if name == "" {
+			name = "(link)"
+		}
+		name = strings.Repeat("  ", c.Depth) + name
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", name, c.ID, cfgRate(c.RateBits), cfgRate(c.CeilBits),
+			bytesText(c.Stats.Bytes), c.Stats.Packets, c.Stats.Drops, c.Stats.Overlimits, bytesText(uint64(c.Stats.Backlog)), rateText(c.NowBits))
+	}
+	tw.Flush()
 }
 
 func writeApps(tw io.Writer, dir string, d DirStatus) {

@@ -48,6 +48,9 @@ func newValidateCmd() *cobra.Command {
 			if err := shaper.Check(pol); err != nil {
 				return err
 			}
+			for _, h := range policy.Hints(pol) {
+				cmd.Printf("hint: %s\n", h)
+			}
 			cmd.Printf("%s: ok (%d apps, %d interfaces)\n", args[0], len(pol.Apps), len(pol.Interfaces))
 			return nil
 		},

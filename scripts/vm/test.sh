@@ -30,10 +30,10 @@ VM_ENV=(CI=1 SHAPER_TEST_TCX=no "SHAPER_DIFF_POLICIES=${SHAPER_DIFF_POLICIES:-20
 RUN_FLAGS=()
 [ -n "${SHAPER_VM_RUN:-}" ] && RUN_FLAGS=("-test.run=$SHAPER_VM_RUN")
 # Real tools the tests exec; copied from the host with their libraries.
-TOOLS=(ip tc ss iperf3 ping nsenter nice ethtool socat tmux)
+TOOLS=(ip tc ss iperf3 ping nsenter nice ethtool socat tmux nft)
 OPTIONAL_TOOLS=()
 MODULES=(veth ifb bridge sch_htb sch_tbf sch_ingress cls_bpf act_bpf act_mirred cls_u32
-	xfrm_algo xfrm_user nfnetlink tun)
+	xfrm_algo xfrm_user nfnetlink tun nf_tables)
 
 VM=${SHAPER_VM_DIR:-.vm}
 MEM=${SHAPER_VM_MEM:-2G}
