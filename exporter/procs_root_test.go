@@ -40,9 +40,13 @@ func TestMain(m *testing.M) {
 }
 
 // shaperBinary builds cmd/shaper once per test run: kill -9 needs a
-// process of its own.
+// process of its own. SHAPER_BIN names a binary built already (the VM
+// tier carries one and no go).
 func shaperBinary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("SHAPER_BIN"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "shaper-serve-test-")
 		if err != nil {

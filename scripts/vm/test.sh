@@ -27,7 +27,7 @@ PLAN=(
 # Fewer random policies for the differential test under TCG (60 take 90 s
 # there). The traffic tests run as on the host (100mbit shares, TBF
 # 1024kbit): TCG moves that through a veth when the machine is not busy.
-VM_ENV=(CI=1 SHAPER_TEST_TCX=no "SHAPER_DIFF_POLICIES=${SHAPER_DIFF_POLICIES:-20}")
+VM_ENV=(CI=1 SHAPER_TEST_TCX=no SHAPER_BIN=/usr/local/bin/shaper "SHAPER_DIFF_POLICIES=${SHAPER_DIFF_POLICIES:-20}")
 # SHAPER_VM_RUN=regexp runs only the matching tests (go test -run), to
 # iterate on a few tests; the tier itself runs everything in PLAN.
 RUN_FLAGS=()
