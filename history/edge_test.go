@@ -68,3 +68,16 @@ func TestCrashAfterBucketBeforeState(t *testing.T) {
 		}
 	}
 }
+
+// A store filled from the past (a clock fixed at the end) prunes as the
+// sample times cross hours, not only when the wall clock does.
+func TestRetentionWhileFillingFromThePast(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir, &clock{t0.Add(5 * 24 * time.Hour)}, Options{RawRetention: 48 * time.Hour})
+	for at := t0; at.Before(t0.Add(5 * 24 * time.Hour)); at = at.Add(10 * time.Minute) {
+		record(t, s, at, map[string]uint64{"a": uint64(at.Unix())})
+	}
+	if fs, _ := tiers[levelRaw].files(dir); len(fs) != 2 {
+		t.Errorf("%d raw day files after 5 days with 48h raw retention, want 2", len(fs))
+	}
+}
