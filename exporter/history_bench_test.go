@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/history"
 	"github.com/shaperdev/shaper/loader"
@@ -63,7 +65,7 @@ func TestBenchHistory(t *testing.T) {
 		fmt.Printf("%-34s %s  (step %v)\n", fmt.Sprintf("Query, %s, step 0, all series", days(d)), ms(best), r.Resolution(from, end))
 	}
 	from := end.Add(-histDays * 24 * time.Hour)
-	report := timeIt(t, func() error {
+	report := func() error {
 		rr, err := history.OpenReadOnly(dir)
 		if err != nil {
 			return err
@@ -74,10 +76,12 @@ func TestBenchHistory(t *testing.T) {
 		}
 		_, err = rr.Query(history.Query{From: from, To: end, Match: apps})
 		return err
-	})
-	fmt.Printf("%-34s %s  (goal < 1s)\n", "report, 30 days: open+Sum+Query", ms(report))
-	if report > time.Second {
-		t.Errorf("a 30-day report took %s, over the 1 s goal", report)
+	}
+	warm := timeIt(t, report)
+	cold := timeIt(t, func() error { dropCache(t, dir); return report() })
+	fmt.Printf("%-34s %s warm, %s cold  (goal < 1s)\n", "report, 30 days: open+Sum+Query", ms(warm), ms(cold))
+	if cold > time.Second {
+		t.Errorf("a 30-day report took %s, over the 1 s goal", cold)
 	}
 	benchServeMemory(t, stateDir)
 }
@@ -158,11 +162,34 @@ func timeIt(t *testing.T, fn func() error) time.Duration {
 	return d[len(d)/2]
 }
 
+// dropCache evicts the store's files from the page cache (and nothing
+// else: the machine is shared), so that a read comes from the disk.
+func dropCache(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func days(d time.Duration) string {
 	if d < 24*time.Hour {
 		return fmt.Sprintf("%.0f h", d.Hours())
+	}
+	if d == 24*time.Hour {
+		return "1 day"
 	}
 	return fmt.Sprintf("%.0f days", d.Hours()/24)
 }
