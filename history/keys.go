@@ -74,6 +74,7 @@ func (kt *keyTable) add(f *os.File, k Key) (uint32, error) {
 	}
 	line = append(line, '\n')
 	if _, err := f.Write(line); err != nil {
+		_ = f.Truncate(kt.loaded) // a partial line would hide the next ones
 		return 0, fmt.Errorf("append to key table: %w", err)
 	}
 	kt.keys = append(kt.keys, k)

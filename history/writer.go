@@ -16,6 +16,7 @@ type writer struct {
 	state      [2]*os.File
 	files      [3]*os.File // the current file of each tier
 	paths      [3]string
+	sizes      [3]int64 // of the current files, to undo a short write
 	open5      map[uint32]Totals // the open 5 min bucket, starting at st.W5
 	open1      map[uint32]Totals // the open 1 h bucket, starting at st.W1
 	pruned     int64             // the hour (of Record times) retention last ran in
@@ -244,23 +245,33 @@ func sortedEntries(m map[uint32]Totals) []entry {
 }
 
 // append writes a block to the tier's file for t: one write(2) on an
-// O_APPEND file, so a reader sees whole blocks or a torn tail it skips.
+// O_APPEND file, so a reader sees whole blocks or a torn tail it skips. A
+// failed write (disk full) is cut off again: blocks after it would be
+// hidden behind it.
 func (w *writer) append(dir string, level int, t int64, block []byte) error {
 	p := tiers[level].path(dir, t)
 	if w.paths[level] != p {
 		if w.files[level] != nil {
 			w.files[level].Close()
 		}
+		w.files[level], w.paths[level] = nil, ""
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			w.files[level], w.paths[level] = nil, ""
 			return fmt.Errorf("open history file: %w", err)
 		}
-		w.files[level], w.paths[level] = f, p
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("open history file: %w", err)
+		}
+		w.files[level], w.paths[level], w.sizes[level] = f, p, info.Size()
 	}
-	if _, err := w.files[level].Write(block); err != nil {
+	f := w.files[level]
+	if _, err := f.Write(block); err != nil {
+		_ = f.Truncate(w.sizes[level])
 		return fmt.Errorf("write %s: %w", p, err)
 	}
+	w.sizes[level] += int64(len(block))
 	return nil
 }
 
