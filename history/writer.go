@@ -16,7 +16,7 @@ type writer struct {
 	state      [2]*os.File
 	files      [3]*os.File // the current file of each tier
 	paths      [3]string
-	sizes      [3]int64 // of the current files, to undo a short write
+	sizes      [3]int64          // of the current files, to undo a short write
 	open5      map[uint32]Totals // the open 5 min bucket, starting at st.W5
 	open1      map[uint32]Totals // the open 1 h bucket, starting at st.W1
 	pruned     int64             // the hour (of Record times) retention last ran in
