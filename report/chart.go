@@ -72,9 +72,8 @@ func (r *Report) drawChart(dc draw.Canvas) error {
 	p.Title.TextStyle.Font.Size = vg.Points(13)
 	p.X.Label.Text = "time (" + zoneName(r.From) + ")"
 	p.Y.Label.Text = r.directionWords() + ", bit/s"
-	p.X.Tick.Marker = plot.TimeTicks{Format: timeFormat(r.To.Sub(r.From)), Time: func(x float64) time.Time {
-		return time.Unix(0, int64(x*1e9)).In(r.From.Location())
-	}}
+	p.Title.Padding = vg.Points(8)
+	p.X.Tick.Marker = timeTicks{loc: r.From.Location()}
 	p.Y.Tick.Marker = bitsTicks{}
 	p.Add(plotter.NewGrid())
 	p.X.Min, p.X.Max = unix(r.Times[0]), unix(r.Times[len(r.Times)-1].Add(r.Step))
@@ -94,10 +93,13 @@ func (r *Report) drawChart(dc draw.Canvas) error {
 	}
 	p.Y.Max = max(p.Y.Max, peakOf(lower)*1.05, 1)
 
+	legend.Padding = vg.Points(3)
+	legend.TextStyle.Font.Size = vg.Points(11)
+	dc = draw.Crop(dc, vg.Points(6), -vg.Points(6), vg.Points(4), -vg.Points(4))
 	lw := legendWidth(legend, names)
 	p.Draw(draw.Crop(dc, 0, -lw, 0, 0))
-	legend.YOffs = -p.Title.TextStyle.Height(p.Title.Text) - vg.Points(10)
-	legend.Draw(draw.Crop(dc, dc.Max.X-lw+vg.Points(8), 0, 0, 0))
+	legend.YOffs = -p.Title.TextStyle.Height(p.Title.Text) - 2*p.Title.Padding
+	legend.Draw(draw.Crop(dc, dc.Max.X-dc.Min.X-lw+vg.Points(10), 0, 0, 0))
 	return nil
 }
 
@@ -165,19 +167,6 @@ func peakOf(v []float64) float64 {
 		m = math.Max(m, x)
 	}
 	return m
-}
-
-// timeFormat labels the time axis as finely as the interval needs.
-func timeFormat(d time.Duration) string {
-	switch {
-	case d <= 10*time.Minute:
-		return "15:04:05"
-	case d <= 36*time.Hour:
-		return "15:04"
-	case d <= 10*24*time.Hour:
-		return "Mon 2 15:04"
-	}
-	return "Jan 2"
 }
 
 func zoneName(t time.Time) string {
