@@ -113,10 +113,10 @@ func (r *Report) TotalBytes() uint64 {
 // group gathers what one name counted, over keys of every interface and
 // direction the options select.
 type group struct {
-	name       string
-	t          history.Totals
-	up, down   uint64
-	bytesByT   map[int64]uint64
+	name     string
+	t        history.Totals
+	up, down uint64
+	bytesByT map[int64]uint64
 }
 
 // Build makes the report of series bucketed by step over [from, to). The
