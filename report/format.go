@@ -171,22 +171,22 @@ func quotaCSV(q *QuotaUse) []string {
 
 // JSON is the report as -o json writes it.
 type JSON struct {
-	From        time.Time `json:"from"`
-	To          time.Time `json:"to"`
-	Step        string    `json:"step"` // "" without history
-	StepSeconds float64   `json:"step_seconds"`
-	Source      string    `json:"source"`
-	Note        string    `json:"note,omitempty"`
-	By          string    `json:"by"`
-	Direction   string    `json:"direction"`
-	TotalBytes  uint64    `json:"total_bytes"`
-	Groups      []Row     `json:"groups"`
+	From        *time.Time `json:"from"` // null when unknown (no policy applied)
+	To          *time.Time `json:"to"`
+	Step        string     `json:"step"` // "" without history
+	StepSeconds float64    `json:"step_seconds"`
+	Source      string     `json:"source"`
+	Note        string     `json:"note,omitempty"`
+	By          string     `json:"by"`
+	Direction   string     `json:"direction"`
+	TotalBytes  uint64     `json:"total_bytes"`
+	Groups      []Row      `json:"groups"`
 }
 
 // WriteJSON writes one object with the interval, the source and one object
 // per group.
 func (r *Report) WriteJSON(w io.Writer) error {
-	out := JSON{From: r.From, To: r.To, StepSeconds: r.Step.Seconds(), Source: r.Source, Note: r.Note,
+	out := JSON{From: timeOrNil(r.From), To: timeOrNil(r.To), StepSeconds: r.Step.Seconds(), Source: r.Source, Note: r.Note,
 		By: r.By, Direction: r.Direction, TotalBytes: r.TotalBytes(), Groups: r.Rows}
 	if r.Step > 0 {
 		out.Step = span(r.Step)
@@ -197,4 +197,11 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -135,7 +135,9 @@ func Build(series []history.Series, o Options, from, to time.Time, step time.Dur
 			groups[s.Name] = g
 		}
 		for _, p := range s.Points {
-			if p.T.Before(from) || !p.T.Before(to) {
+			// A step that overlaps the interval counts: the store's steps
+			// start at round times, the interval where the user said.
+			if !p.T.Add(step).After(from) || !p.T.Before(to) {
 				continue
 			}
 			g.add(s.Direction, p.Totals)

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/shaperdev/shaper/exporter"
+	"github.com/shaperdev/shaper/history"
+	"github.com/shaperdev/shaper/report"
+	"github.com/shaperdev/shaper/shaper"
+)
+
+// historyDir is where serve keeps history under its state directory.
+func historyDir(stateDir string) string { return filepath.Join(stateDir, "history") }
+
+// historyReport reports from the store; nil without a store or without
+// samples in the interval, for the caller to fall back.
+func historyReport(stateDir string, o report.Options, from, to time.Time, step time.Duration) (*report.Report, error) {
+	dir := historyDir(stateDir)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	s, err := openHistory(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open history in %s: %w", dir, err)
+	}
+	defer s.Close()
+	first, last, ok := s.Span()
+	if !ok || !first.Before(to) || last.Before(from) {
+		return nil, nil
+	}
+	if step == 0 {
+		step = s.Resolution(from, to)
+	}
+	// The average is over the time history covers: a store begun an hour
+	// ago does not spread its hour over the day asked for.
+	from = later(from, first.Truncate(step))
+	to = earlier(to, last.Truncate(step).Add(step))
+	series, err := s.Query(history.Query{From: from, To: to, Step: step, Match: o.Match})
+	if err != nil {
+		return nil, fmt.Errorf("query history in %s: %w", dir, err)
+	}
+	rep := report.Build(series, o, from, to, step)
+	rep.Source = "from the history in " + dir
+	return rep, nil
+}
+
+// openHistory opens the store for reading: serve may be writing it.
+func openHistory(dir string) (*history.Store, error) {
+	return history.Open(dir, history.Options{})
+}
+
+// kernelReport reports the totals the kernel counted since the policy was
+// applied: no history, so no peak and no chart.
+func kernelReport(stateDir string, o report.Options) (*report.Report, error) {
+	st, err := shaper.Status(shaper.StatusOptions{Netns: o.Netns, CountersOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("no history in %s, and the kernel counters: %w", historyDir(stateDir), err)
+	}
+	totals := map[history.Key]history.Totals{}
+	r := exporter.FromStatus(st)
+	for _, a := range r.Apps {
+		totals[key(a.Where, history.KindApp, a.App)] = history.Totals{Bytes: a.Bytes, Packets: a.Packets}
+	}
+	for _, c := range r.Classes {
+		totals[key(c.Where, history.KindClass, c.Class)] = history.Totals{Bytes: c.Bytes, Packets: c.Packets}
+	}
+	var applied time.Time
+	for _, ifc := range st.Interfaces {
+		if o.Iface == "" || ifc.Iface == o.Iface {
+			applied = earliest(applied, ifc.AppliedAt)
+		}
+	}
+	rep := report.FromTotals(totals, o, applied, time.Now())
+	rep.Source = "from the kernel counters"
+	rep.Note = fmt.Sprintf("no history in %s (is `shaper serve --state-dir` running?): totals since the policy was applied, from the kernel counters",
+		historyDir(stateDir))
+	return rep, nil
+}
+
+func key(w exporter.Where, kind, name string) history.Key {
+	return history.Key{Netns: w.Netns, Iface: w.Iface, Direction: w.Direction, Kind: kind, Name: name}
+}
+
+// promReport asks a Prometheus server for the increase of shaper's
+// counters in each step of the interval.
+func promReport(base string, o report.Options, from, to time.Time, step time.Duration) (*report.Report, error) {
+	if step == 0 {
+		step = report.PromStep(from, to)
+	}
+	from, to = from.Truncate(step), to.Truncate(step)
+	if !from.Before(to) {
+		return nil, usageError{fmt.Errorf("the interval is shorter than the step %v: widen it or pass a smaller --step", step)}
+	}
+	bq, pq := report.PromQueries(o, step)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bytesBody, err := promRange(ctx, base, bq, from, to, step)
+	if err != nil {
+		return nil, err
+	}
+	defer bytesBody.Close()
+	packetsBody, err := promRange(ctx, base, pq, from, to, step)
+	if err != nil {
+		return nil, err
+	}
+	defer packetsBody.Close()
+	series, err := report.PromSeries(bytesBody, packetsBody, o.By, step)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", base, err)
+	}
+	rep := report.Build(series, o, from, to, step)
+	rep.Source = "from Prometheus at " + base
+	return rep, nil
+}
+
+// promRange runs one range query; the values at from+step...to are the
+// increases of the steps [from, to).
+func promRange(ctx context.Context, base, query string, from, to time.Time, step time.Duration) (io.ReadCloser, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil, usageError{fmt.Errorf("--prometheus %q: give the server's address, as http://localhost:9090", base)}
+	}
+	u = u.JoinPath("api/v1/query_range")
+	u.RawQuery = url.Values{"query": {query}, "start": {unixString(from.Add(step))}, "end": {unixString(to)},
+		"step": {strconv.Itoa(int(step.Seconds()))}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus query: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus query: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnprocessableEntity {
+		resp.Body.Close()
+		return nil, fmt.Errorf("prometheus query at %s: %s", base, resp.Status)
+	}
+	return resp.Body, nil // 400 and 422 carry the error in JSON, which PromSeries reports
+}
+
+func unixString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
