@@ -3,6 +3,7 @@ package exporter_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/color"
 	"image/png"
@@ -231,4 +232,51 @@ func checkKernelFallback(t *testing.T, bin, ns string, kernel map[string]uint64)
 			t.Errorf("app %s: a peak without history", app)
 		}
 	}
+}
+
+// Without `serve` ever run, the report still answers from the kernel
+// counters after `shaper apply`, and says where its numbers come from.
+func TestReportKernelFallback(t *testing.T) {
+	labtest.Root(t)
+	bin := shaperBinary(t)
+	lab := labtest.Lab(t, pairTopo)
+	ns := lab.Netns("client")
+	t.Cleanup(func() {
+		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte(reportPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "apply", "--netns", ns, pol).CombinedOutput(); err != nil {
+		t.Fatalf("shaper apply: %v\n%s", err, out)
+	}
+	for _, p := range []int{5301, 5302} {
+		iperfServer(t, lab, "server", p)
+	}
+	clients := []*exec.Cmd{iperfClient(t, lab, "client", "198.18.0.2", 5301, 4), iperfClient(t, lab, "client", "198.18.0.2", 5302, 4)}
+	for _, c := range clients {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("iperf3 client: %v", err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	checkKernelFallback(t, bin, ns, kernelAppBytes(t, ns))
+	out, err := exec.Command(bin, "report", "--state-dir", t.TempDir(), "--netns", ns, "-o", "png", "--out", filepath.Join(t.TempDir(), "x.png")).CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "a chart needs history") {
+		t.Errorf("a chart without history: exit %d, %s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
