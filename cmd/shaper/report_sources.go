@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -26,12 +25,14 @@ func historyDir(stateDir string) string { return filepath.Join(stateDir, "histor
 // samples in the interval, for the caller to fall back.
 func historyReport(stateDir string, o report.Options, from, to time.Time, step time.Duration) (*report.Report, error) {
 	dir := historyDir(stateDir)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	// Read-only: serve may be writing the store, and a report must not
+	// create one where there is none.
+	s, err := history.OpenReadOnly(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	s, err := openHistory(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open history in %s: %w", dir, err)
+		return nil, err
 	}
 	defer s.Close()
 	first, last, ok := s.Span()
@@ -52,11 +53,6 @@ func historyReport(stateDir string, o report.Options, from, to time.Time, step t
 	rep := report.Build(series, o, from, to, step)
 	rep.Source = "from the history in " + dir
 	return rep, nil
-}
-
-// openHistory opens the store for reading: serve may be writing it.
-func openHistory(dir string) (*history.Store, error) {
-	return history.Open(dir, history.Options{})
 }
 
 // kernelReport reports the totals the kernel counted since the policy was
