@@ -39,13 +39,14 @@ func historyReport(stateDir string, o report.Options, from, to time.Time, step t
 	if !ok || !first.Before(to) || last.Before(from) {
 		return nil, nil
 	}
+	// The average is over the time history covers: a store begun an hour
+	// ago does not spread its hour over the day asked for. Steps are whole
+	// (the store's buckets), and so is the interval they average over.
+	from, to = later(from, first), earlier(to, last.Add(time.Second))
 	if step == 0 {
 		step = s.Resolution(from, to)
 	}
-	// The average is over the time history covers: a store begun an hour
-	// ago does not spread its hour over the day asked for.
-	from = later(from, first.Truncate(step))
-	to = earlier(to, last.Truncate(step).Add(step))
+	from, to = from.Truncate(step), ceil(to, step)
 	series, err := s.Query(history.Query{From: from, To: to, Step: step, Match: o.Match})
 	if err != nil {
 		return nil, fmt.Errorf("query history in %s: %w", dir, err)
@@ -145,6 +146,13 @@ func promRange(ctx context.Context, base, query string, from, to time.Time, step
 }
 
 func unixString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+func ceil(t time.Time, d time.Duration) time.Time {
+	if c := t.Truncate(d); !c.Equal(t) {
+		return c.Add(d)
+	}
+	return t
+}
 
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
