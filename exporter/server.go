@@ -38,6 +38,9 @@ type Options struct {
 	Health func() string
 	// Ready, when set, receives the listener's address once it listens.
 	Ready chan<- net.Addr
+	// History, when set, is the sampler recording counter history: its
+	// Store for history and its Rates for live rates (nil: --no-history).
+	History *Sampler
 }
 
 // CheckListen refuses an address that is not loopback unless allowed:
