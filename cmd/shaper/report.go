@@ -37,7 +37,7 @@ func newReportCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReport(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/shaper", "the directory `shaper serve --state-dir` keeps history in")
+	fl.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "the directory `shaper serve --state-dir` keeps history in")
 	netnsFlag(cmd, &f.opts.Netns)
 	fl.StringVar(&f.opts.Iface, "iface", "", "only this interface (default: every one)")
 	fl.StringVar(&f.since, "since", "24h", "start: a span back from now (1h, 24h, 7d), a date (2026-12-01), a local time (2026-12-01 15:04) or RFC 3339")
