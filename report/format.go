@@ -35,14 +35,26 @@ func (r *Report) Title() string {
 	if r.Step > 0 {
 		step = " (" + span(r.Step) + ")"
 	}
-	return fmt.Sprintf("shaper: bandwidth by %s, %s – %s%s", r.By, stamp(r.From), stamp(r.To), step)
+	from, to := stamps(r.From, r.To)
+	return fmt.Sprintf("shaper: bandwidth by %s, %s – %s%s", r.By, from, to, step)
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "?"
+// stamps formats an interval's ends in the start's zone: to the second when it
+// is short, and the end without its date when that is the start's.
+func stamps(from, to time.Time) (string, string) {
+	if from.IsZero() {
+		return "?", to.Format("2006-01-02 15:04")
 	}
-	return t.Format("2006-01-02 15:04")
+	to = to.In(from.Location())
+	layout := "2006-01-02 15:04"
+	if to.Sub(from) < time.Hour {
+		layout += ":05"
+	}
+	end := to.Format(layout)
+	if to.Format(time.DateOnly) == from.Format(time.DateOnly) {
+		end = to.Format(layout[len("2006-01-02 "):])
+	}
+	return from.Format(layout), end
 }
 
 func (r *Report) directionWords() string {

@@ -93,7 +93,7 @@ func TestTable(t *testing.T) {
 	}
 	out := buf.String()
 	for _, want := range []string{
-		"shaper: bandwidth by app, 2026-12-01 10:00 – 2026-12-01 10:01 (1s), upload and download, from history in /var/lib/shaper/history",
+		"shaper: bandwidth by app, 2026-12-01 10:00:00 – 10:01:00 (1s), upload and download, from history in /var/lib/shaper/history",
 		"240 MB", "32.0 Mbit/s", "16.0 Mbit/s", "88.4%", "40.0 GB of 50.0 GB (80%)", "2026-12-02 10:00", "total",
 	} {
 		if !strings.Contains(out, want) {
