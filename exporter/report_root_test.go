@@ -304,3 +304,52 @@ func exitCode(err error) int {
 	}
 	return 0
 }
+
+// With --prometheus the report comes from a Prometheus server scraping
+// serve every second: the same rates, from increase() over each step.
+func TestReportFromPrometheus(t *testing.T) {
+	labtest.Root(t)
+	bin := shaperBinary(t)
+	lab := labtest.Lab(t, pairTopo)
+	ns := lab.Netns("client")
+	t.Cleanup(func() {
+		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte(reportPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	startServe(t, bin, ns, pol, port)
+	prom := startPrometheus(t, fmt.Sprintf("127.0.0.1:%d", port))
+	for _, p := range []int{5301, 5302} {
+		iperfServer(t, lab, "server", p)
+	}
+	const secs = 20
+	begin := time.Now()
+	clients := []*exec.Cmd{iperfClient(t, lab, "client", "198.18.0.2", 5301, secs), iperfClient(t, lab, "client", "198.18.0.2", 5302, secs)}
+	for _, c := range clients {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("iperf3 client: %v", err)
+		}
+	}
+	time.Sleep(3 * time.Second) // Prometheus has scraped the end
+	// Whole 5 s steps inside the seconds both flows ran fully.
+	from := begin.Add(3*time.Second + 5*time.Second - time.Nanosecond).Truncate(5 * time.Second)
+	to := begin.Add((secs - 2) * time.Second).Truncate(5 * time.Second)
+	for _, by := range []string{"app", "class"} {
+		r := reportJSON(t, bin, "--prometheus", prom, "--netns", ns, "--direction", "up", "--by", by, "--step", "5s",
+			"--since", from.Format(time.RFC3339), "--until", to.Format(time.RFC3339))
+		if !strings.Contains(r.Source, prom) || r.Step != "5s" {
+			t.Errorf("source %q, step %q", r.Source, r.Step)
+		}
+		span := fmt.Sprintf("%s..%s", from.Format("15:04:05"), to.Format("15:04:05"))
+		for name, want := range reportBits {
+			g := group(t, r, name)
+			agree(t, fmt.Sprintf("Prometheus report average %s: %s %s", span, by, name), float64(g.AvgBits), want, rateTol)
+			t.Logf("Prometheus report peak over 5 s steps: %s %s: %d (%+.1f%%)", by, name, *g.PeakBits, (float64(*g.PeakBits)/want-1)*100)
+		}
+	}
+}
