@@ -134,17 +134,24 @@ func (r *Report) area(lower, bits []float64, fill color.Color) (*plotter.Polygon
 func (r *Report) chartGroups() ([]string, [][]float64) {
 	var names []string
 	var bits [][]float64
+	var rows []Row
+	var rowBits [][]float64
 	for i, row := range r.Rows {
-		if i < maxGroups-1 || len(r.Rows) == maxGroups {
+		if !row.Parent { // its children are drawn
+			rows, rowBits = append(rows, row), append(rowBits, r.Bits[i])
+		}
+	}
+	for i, row := range rows {
+		if i < maxGroups-1 || len(rows) == maxGroups {
 			names = append(names, row.Name)
-			bits = append(bits, r.Bits[i])
+			bits = append(bits, rowBits[i])
 			continue
 		}
 		if i == maxGroups-1 {
-			names = append(names, fmt.Sprintf("other (%d)", len(r.Rows)-i))
+			names = append(names, fmt.Sprintf("other (%d)", len(rows)-i))
 			bits = append(bits, make([]float64, len(r.Times)))
 		}
-		for j, b := range r.Bits[i] {
+		for j, b := range rowBits[i] {
 			bits[len(bits)-1][j] += b
 		}
 	}

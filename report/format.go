@@ -89,7 +89,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw, head)
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.1f%%\t", row.Name, Bytes(row.Bytes), row.Packets,
+		name := row.Name
+		if row.Parent {
+			name += " (parent)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.1f%%\t", name, Bytes(row.Bytes), row.Packets,
 			Bits(float64(row.AvgBits)), peakText(row.PeakBits), row.Share*100)
 		if both {
 			fmt.Fprintf(tw, "%s\t%s\t", Bytes(deref(row.UpBytes)), Bytes(deref(row.DownBytes)))

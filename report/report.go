@@ -30,6 +30,10 @@ type Options struct {
 	Direction string // Up, Down or Both
 	Netns     string // the namespace the counters were taken in ("" = the root one)
 	Iface     string // "" = every interface
+	// Parents are classes that hold others (by class): their bytes are
+	// their children's, so the total and the shares leave them out. The
+	// class "root" is one whenever other classes are counted too.
+	Parents map[string]bool
 }
 
 // Check says what is wrong with o, in words a user can act on.
@@ -80,6 +84,9 @@ type Row struct {
 	AvgBits  uint64  `json:"avg_bits"`  // bytes*8 over the interval's seconds
 	PeakBits *uint64 `json:"peak_bits"` // the busiest step's rate; nil without history
 	Share    float64 `json:"share"`     // of the report's bytes, 0..1
+	// Parent marks a class that holds others: its bytes are theirs, so it
+	// is left out of the total and the chart.
+	Parent bool `json:"parent,omitempty"`
 	// Per direction, when the report counts both.
 	UpBytes   *uint64   `json:"up_bytes,omitempty"`
 	DownBytes *uint64   `json:"down_bytes,omitempty"`
@@ -101,11 +108,13 @@ type Report struct {
 	Bits  [][]float64
 }
 
-// TotalBytes is the sum of the rows' bytes.
+// TotalBytes is the sum of the rows' bytes, parents left out.
 func (r *Report) TotalBytes() uint64 {
 	var n uint64
 	for _, row := range r.Rows {
-		n += row.Bytes
+		if !row.Parent {
+			n += row.Bytes
+		}
 	}
 	return n
 }
@@ -151,7 +160,7 @@ func Build(series []history.Series, o Options, from, to time.Time, step time.Dur
 		r.Rows = append(r.Rows, row)
 		r.Bits = append(r.Bits, bits)
 	}
-	r.finish()
+	r.finish(o)
 	return r
 }
 
@@ -176,7 +185,7 @@ func FromTotals(totals map[history.Key]history.Totals, o Options, from, to time.
 		row.PeakBits = nil
 		r.Rows = append(r.Rows, row)
 	}
-	r.finish()
+	r.finish(o)
 	return r
 }
 
@@ -212,9 +221,13 @@ func (g *group) row(times []time.Time, step time.Duration, both bool) (Row, []fl
 	return row, bits
 }
 
-// finish sets what needs every row: the average over the interval and the
-// shares.
-func (r *Report) finish() {
+// finish sets what needs every row: which are parents, the average over
+// the interval and the shares.
+func (r *Report) finish(o Options) {
+	for i := range r.Rows {
+		name := r.Rows[i].Name
+		r.Rows[i].Parent = o.By == ByClass && (o.Parents[name] || name == "root" && len(r.Rows) > 1)
+	}
 	total := r.TotalBytes()
 	secs := r.To.Sub(r.From).Seconds()
 	for i := range r.Rows {

@@ -101,3 +101,36 @@ func TestFromTotals(t *testing.T) {
 		t.Errorf("a chart of totals alone did not say it needs history")
 	}
 }
+
+func TestParentClasses(t *testing.T) {
+	ss := []history.Series{
+		series("egress", history.KindClass, "root", 10, time.Second, constant(3000)),
+		series("egress", history.KindClass, "bulk", 10, time.Second, constant(2000)),
+		series("egress", history.KindClass, "web", 10, time.Second, constant(1500)),
+		series("egress", history.KindClass, "voip", 10, time.Second, constant(500)),
+	}
+	// bulk holds web and voip; root holds bulk.
+	o := Options{By: ByClass, Direction: Both, Netns: "lab", Parents: map[string]bool{"bulk": true}}
+	r := Build(ss, o, t0, t0.Add(10*time.Second), time.Second)
+	if r.TotalBytes() != 20000 {
+		t.Errorf("total %d, want the leaves' 20000", r.TotalBytes())
+	}
+	for _, row := range r.Rows {
+		parent := row.Name == "root" || row.Name == "bulk"
+		if row.Parent != parent {
+			t.Errorf("%s: parent %v", row.Name, row.Parent)
+		}
+	}
+	if r.Rows[0].Name != "root" || r.Rows[0].Share != 1.5 || r.Rows[2].Name != "web" || r.Rows[2].Share != 0.75 {
+		t.Errorf("rows %+v", r.Rows)
+	}
+	names, _ := r.chartGroups()
+	if strings.Join(names, ",") != "web,voip" {
+		t.Errorf("chart groups %v: parents are drawn as their children", names)
+	}
+	// A TBF's root is the only class: it is what was sent.
+	tbf := Build(ss[:1], Options{By: ByClass, Direction: Both, Netns: "lab"}, t0, t0.Add(10*time.Second), time.Second)
+	if tbf.Rows[0].Parent || tbf.Rows[0].Share != 1 {
+		t.Errorf("a lone root: %+v", tbf.Rows[0])
+	}
+}

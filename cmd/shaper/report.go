@@ -59,6 +59,9 @@ func runReport(cmd *cobra.Command, f reportFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if f.opts.By == report.ByClass {
+		f.opts.Parents = classParents(f.opts.Netns)
+	}
 	rep, err := f.build(from, to)
 	if err != nil {
 		return err

@@ -174,3 +174,32 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// classParents names the classes of the applied policy that hold others,
+// so that a report by class counts their bytes once, in their children.
+// It is best effort: without the kernel's view (not root, nothing applied)
+// the report knows only that "root" holds the rest.
+func classParents(netns string) map[string]bool {
+	st, err := shaper.Status(shaper.StatusOptions{Netns: netns, CountersOnly: true})
+	if err != nil {
+		return nil
+	}
+	parents := map[string]bool{}
+	for _, ifc := range st.Interfaces {
+		for _, d := range []*shaper.DirStatus{&ifc.Egress, ifc.Ingress} {
+			if d == nil {
+				continue
+			}
+			held := map[string]bool{}
+			for _, c := range d.Classes {
+				held[c.Parent] = true
+			}
+			for _, c := range d.Classes {
+				if c.Name != "" && held[c.ID] {
+					parents[c.Name] = true
+				}
+			}
+		}
+	}
+	return parents
+}
