@@ -95,11 +95,11 @@ func (f reportFlags) build(from, to time.Time) (*report.Report, error) {
 	if f.prometheus != "" {
 		return promReport(f.prometheus, f.opts, from, to, f.step)
 	}
-	rep, err := historyReport(f.stateDir, f.opts, from, to, f.step)
+	rep, why, err := historyReport(f.stateDir, f.opts, from, to, f.step)
 	if err != nil || rep != nil {
 		return rep, err
 	}
-	return kernelReport(f.stateDir, f.opts)
+	return kernelReport(why, f.opts)
 }
 
 func writeReport(stdout io.Writer, path string, rep *report.Report, format string) error {

@@ -22,22 +22,26 @@ import (
 func historyDir(stateDir string) string { return filepath.Join(stateDir, "history") }
 
 // historyReport reports from the store; nil without a store or without
-// samples in the interval, for the caller to fall back.
-func historyReport(stateDir string, o report.Options, from, to time.Time, step time.Duration) (*report.Report, error) {
+// samples in the interval, for the caller to fall back, with the reason.
+func historyReport(stateDir string, o report.Options, from, to time.Time, step time.Duration) (*report.Report, string, error) {
 	dir := historyDir(stateDir)
 	// Read-only: serve may be writing the store, and a report must not
 	// create one where there is none.
 	s, err := history.OpenReadOnly(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, fmt.Sprintf("no history in %s (is `shaper serve --state-dir %s` running?)", dir, stateDir), nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer s.Close()
 	first, last, ok := s.Span()
-	if !ok || !first.Before(to) || last.Before(from) {
-		return nil, nil
+	if !ok {
+		return nil, fmt.Sprintf("no history in %s yet (serve records a sample every --interval)", dir), nil
+	}
+	if !first.Before(to) || last.Before(from) {
+		return nil, fmt.Sprintf("no history in %s for this interval (it holds %s to %s)", dir,
+			first.Local().Format(time.DateTime), last.Local().Format(time.DateTime)), nil
 	}
 	// The average is over the time history covers: a store begun an hour
 	// ago does not spread its hour over the day asked for. Steps are whole
@@ -49,19 +53,19 @@ func historyReport(stateDir string, o report.Options, from, to time.Time, step t
 	from, to = from.Truncate(step), ceil(to, step)
 	series, err := s.Query(history.Query{From: from, To: to, Step: step, Match: o.Match})
 	if err != nil {
-		return nil, fmt.Errorf("query history in %s: %w", dir, err)
+		return nil, "", fmt.Errorf("query history in %s: %w", dir, err)
 	}
 	rep := report.Build(series, o, from, to, step)
 	rep.Source = "from the history in " + dir
-	return rep, nil
+	return rep, "", nil
 }
 
 // kernelReport reports the totals the kernel counted since the policy was
 // applied: no history, so no peak and no chart.
-func kernelReport(stateDir string, o report.Options) (*report.Report, error) {
+func kernelReport(why string, o report.Options) (*report.Report, error) {
 	st, err := shaper.Status(shaper.StatusOptions{Netns: o.Netns, CountersOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("no history in %s, and the kernel counters: %w", historyDir(stateDir), err)
+		return nil, fmt.Errorf("%s, and the kernel counters: %w", why, err)
 	}
 	totals := map[history.Key]history.Totals{}
 	r := exporter.FromStatus(st)
@@ -79,8 +83,7 @@ func kernelReport(stateDir string, o report.Options) (*report.Report, error) {
 	}
 	rep := report.FromTotals(totals, o, applied, time.Now())
 	rep.Source = "from the kernel counters"
-	rep.Note = fmt.Sprintf("no history in %s (is `shaper serve --state-dir` running?): totals since the policy was applied, from the kernel counters",
-		historyDir(stateDir))
+	rep.Note = why + ": totals since the policy was applied, from the kernel counters"
 	return rep, nil
 }
 

@@ -74,6 +74,12 @@ func TestReportFromStore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "from the history in "+state) || !strings.Contains(out, "20.0%") || !strings.Contains(out, "2.00 Mbit/s") {
 		t.Errorf("exit %d, table:\n%s", code, out)
 	}
+	// Outside what history holds, the report falls back to the kernel
+	// (here: a namespace that does not exist) and says why.
+	out, _ = run(t, "report", "--state-dir", state, "--netns", "no-such-lab-ns", "--since", "2020-01-01", "--until", "2020-01-02")
+	if !strings.Contains(out, "for this interval (it holds "+t0.Local().Format(time.DateOnly)) {
+		t.Errorf("a report before history began: %s", out)
+	}
 	out, code = run(t, "report", "--state-dir", state, "--netns", "lab", "-o", "svg", "--out", filepath.Join(t.TempDir(), "r.svg"))
 	if code != 0 {
 		t.Errorf("svg: exit %d: %s", code, out)
