@@ -125,38 +125,44 @@ type group struct {
 	name     string
 	t        history.Totals
 	up, down uint64
-	bytesByT map[int64]uint64
+	bytes    []uint64 // per step of the report's timeline
 }
 
 // Build makes the report of series bucketed by step over [from, to). The
-// series are filtered by o.Match, so a caller may pass more than it asked for.
+// series are filtered by o.Match, so a caller may pass more than it asked
+// for. A step that overlaps the interval counts whole: the store's steps
+// start at round times, the interval where the user said.
 func Build(series []history.Series, o Options, from, to time.Time, step time.Duration) *Report {
+	if step <= 0 || step > to.Sub(from) { // one step: the whole interval
+		step = max(to.Sub(from), time.Second)
+	}
 	r := &Report{From: from, To: to, Step: step, By: o.By, Direction: o.Direction}
+	origin := from.Truncate(step)
+	n := int((to.Sub(origin) + step - 1) / step)
 	groups := map[string]*group{}
-	steps := map[int64]time.Time{}
 	for _, s := range series {
 		if !o.Match(s.Key) {
 			continue
 		}
 		g := groups[s.Name]
 		if g == nil {
-			g = &group{name: s.Name, bytesByT: map[int64]uint64{}}
+			g = &group{name: s.Name, bytes: make([]uint64, n)}
 			groups[s.Name] = g
 		}
 		for _, p := range s.Points {
-			// A step that overlaps the interval counts: the store's steps
-			// start at round times, the interval where the user said.
-			if !p.T.Add(step).After(from) || !p.T.Before(to) {
+			if p.T.Before(origin) || !p.T.Before(to) {
 				continue
 			}
 			g.add(s.Direction, p.Totals)
-			g.bytesByT[p.T.UnixNano()] += p.Bytes
-			steps[p.T.UnixNano()] = p.T
+			g.bytes[p.T.Sub(origin)/step] += p.Bytes
 		}
 	}
-	r.Times = sortedTimes(steps)
+	r.Times = make([]time.Time, n)
+	for i := range r.Times {
+		r.Times[i] = origin.Add(time.Duration(i) * step)
+	}
 	for _, g := range sortGroups(groups) {
-		row, bits := g.row(r.Times, step, o.Direction == Both)
+		row, bits := g.row(step, o.Direction == Both)
 		r.Rows = append(r.Rows, row)
 		r.Bits = append(r.Bits, bits)
 	}
@@ -181,7 +187,7 @@ func FromTotals(totals map[history.Key]history.Totals, o Options, from, to time.
 		g.add(k.Direction, t)
 	}
 	for _, g := range sortGroups(groups) {
-		row, _ := g.row(nil, 0, o.Direction == Both)
+		row, _ := g.row(0, o.Direction == Both)
 		row.PeakBits = nil
 		r.Rows = append(r.Rows, row)
 	}
@@ -201,7 +207,7 @@ func (g *group) add(dir string, t history.Totals) {
 
 // row makes g's row and its rate per step; avg_bits and share are left to
 // finish, which knows the interval and the total.
-func (g *group) row(times []time.Time, step time.Duration, both bool) (Row, []float64) {
+func (g *group) row(step time.Duration, both bool) (Row, []float64) {
 	row := Row{Name: g.name, Bytes: g.t.Bytes, Packets: g.t.Packets}
 	if both {
 		up, down := g.up, g.down
@@ -210,10 +216,10 @@ func (g *group) row(times []time.Time, step time.Duration, both bool) (Row, []fl
 	if step <= 0 {
 		return row, nil
 	}
-	bits := make([]float64, len(times))
+	bits := make([]float64, len(g.bytes))
 	var peak float64
-	for i, t := range times {
-		bits[i] = float64(g.bytesByT[t.UnixNano()]) * 8 / step.Seconds()
+	for i, b := range g.bytes {
+		bits[i] = float64(b) * 8 / step.Seconds()
 		peak = max(peak, bits[i])
 	}
 	p := uint64(peak + 0.5)
@@ -239,15 +245,6 @@ func (r *Report) finish(o Options) {
 			row.Share = float64(row.Bytes) / float64(total)
 		}
 	}
-}
-
-func sortedTimes(m map[int64]time.Time) []time.Time {
-	out := make([]time.Time, 0, len(m))
-	for _, t := range m {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
-	return out
 }
 
 // sortGroups orders groups by bytes, most first, then by name so that
