@@ -79,8 +79,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	both, quota := r.columns()
+	// Numbers align right, names left: names are padded here, as
+	// tabwriter aligns every column one way.
+	nw := len("total")
+	for _, row := range r.Rows {
+		nw = max(nw, len(rowName(row)))
+	}
+	pad := func(s string) string { return fmt.Sprintf("%-*s", nw, s) }
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "NAME\tBYTES\tPACKETS\tAVG\tPEAK\tSHARE\t"
+	head := pad("NAME") + "\tBYTES\tPACKETS\tAVG\tPEAK\tSHARE\t"
 	if both {
 		head += "UP\tDOWN\t"
 	}
@@ -89,11 +96,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw, head)
 	for _, row := range r.Rows {
-		name := row.Name
-		if row.Parent {
-			name += " (parent)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.1f%%\t", name, Bytes(row.Bytes), row.Packets,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.1f%%\t", pad(rowName(row)), Bytes(row.Bytes), row.Packets,
 			Bits(float64(row.AvgBits)), peakText(row.PeakBits), row.Share*100)
 		if both {
 			fmt.Fprintf(tw, "%s\t%s\t", Bytes(deref(row.UpBytes)), Bytes(deref(row.DownBytes)))
@@ -103,8 +106,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	fmt.Fprintf(tw, "total\t%s\t\t\t\t\t\n", Bytes(r.TotalBytes()))
+	fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\n", pad("total"), Bytes(r.TotalBytes()))
 	return tw.Flush()
+}
+
+func rowName(row Row) string {
+	if row.Parent {
+		return row.Name + " (parent)"
+	}
+	return row.Name
 }
 
 func peakText(p *uint64) string {

@@ -46,6 +46,7 @@ func historyReport(stateDir string, o report.Options, from, to time.Time, step t
 	// The average is over the time history covers: a store begun an hour
 	// ago does not spread its hour over the day asked for. Steps are whole
 	// (the store's buckets), and so is the interval they average over.
+	clipped := from.Before(first)
 	from, to = later(from, first), earlier(to, last.Add(time.Second))
 	if step == 0 {
 		step = s.Resolution(from, to)
@@ -54,6 +55,11 @@ func historyReport(stateDir string, o report.Options, from, to time.Time, step t
 	series, err := s.Query(history.Query{From: from, To: to, Step: step, Match: o.Match})
 	if err != nil {
 		return nil, "", fmt.Errorf("query history in %s: %w", dir, err)
+	}
+	if clipped {
+		// Span's first may be a roll-up bucket's start, up to an hour
+		// before the first sample: start where something was counted.
+		from = later(from, firstCounted(series, to))
 	}
 	rep := report.Build(series, o, from, to, step)
 	rep.Source = "from the history in " + dir
@@ -205,4 +211,19 @@ func classParents(netns string) map[string]bool {
 		}
 	}
 	return parents
+}
+
+// firstCounted is the start of the first step any series counted in (to
+// when none did).
+func firstCounted(series []history.Series, to time.Time) time.Time {
+	first := to
+	for _, s := range series {
+		for _, p := range s.Points {
+			if p.Bytes > 0 || p.Packets > 0 {
+				first = earlier(first, p.T)
+				break
+			}
+		}
+	}
+	return first
 }
