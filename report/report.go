@@ -76,6 +76,18 @@ type QuotaUse struct {
 	Resets time.Time `json:"resets"`
 }
 
+// SetQuota shows q in the row of name; false when the report has no such
+// row.
+func (r *Report) SetQuota(name string, q QuotaUse) bool {
+	for i := range r.Rows {
+		if r.Rows[i].Name == name {
+			r.Rows[i].Quota = &q
+			return true
+		}
+	}
+	return false
+}
+
 // Row is one group of the report.
 type Row struct {
 	Name     string  `json:"name"`

@@ -134,3 +134,13 @@ func TestParentClasses(t *testing.T) {
 		t.Errorf("a lone root: %+v", tbf.Rows[0])
 	}
 }
+
+func TestSetQuota(t *testing.T) {
+	r := build(t, Up)
+	if !r.SetQuota("mail", QuotaUse{Used: 1, Limit: 2, Resets: t0}) || r.SetQuota("nope", QuotaUse{}) {
+		t.Fatal("SetQuota found the wrong rows")
+	}
+	if r.Rows[1].Quota == nil || r.Rows[1].Quota.Limit != 2 || r.Rows[0].Quota != nil {
+		t.Errorf("rows %+v", r.Rows)
+	}
+}

@@ -15,6 +15,10 @@ import (
 
 func init() { register(newReportCmd) }
 
+// reportFillers add to a report before it is written: quotas register one
+// that sets each app's use against its budget (report.Report.SetQuota).
+var reportFillers []func(rep *report.Report, stateDir, netns string) error
+
 type reportFlags struct {
 	opts         report.Options
 	stateDir     string
@@ -65,6 +69,11 @@ func runReport(cmd *cobra.Command, f reportFlags) error {
 	rep, err := f.build(from, to)
 	if err != nil {
 		return err
+	}
+	for _, fill := range reportFillers {
+		if err := fill(rep, f.stateDir, f.opts.Netns); err != nil {
+			return err
+		}
 	}
 	if (f.output == "svg" || f.output == "png") && rep.Step == 0 {
 		return usageError{fmt.Errorf("%s: %w", rep.Note, report.ErrNoSteps)}
