@@ -95,15 +95,6 @@ func agree(t *testing.T, what string, got, want, tol float64) {
 	}
 }
 
-// serveHasHistory says whether this build's serve keeps history.
-func serveHasHistory(t *testing.T, bin string) bool {
-	out, err := exec.Command(bin, "serve", "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("shaper serve --help: %v\n%s", err, out)
-	}
-	return strings.Contains(string(out), "--state-dir")
-}
-
 // `shaper serve` samples every second while two apps upload at shaped
 // rates, web for 20 s and mail for 20 s from 6 s later; `shaper report`
 // then tells each app's bytes as the kernel counted them, its average and
@@ -112,9 +103,6 @@ func serveHasHistory(t *testing.T, bin string) bool {
 func TestReportFromHistory(t *testing.T) {
 	labtest.Root(t)
 	bin := shaperBinary(t)
-	if !serveHasHistory(t, bin) {
-		t.Skip("this serve keeps no history (no --state-dir)")
-	}
 	lab := labtest.Lab(t, pairTopo)
 	ns := lab.Netns("client")
 	t.Cleanup(func() {

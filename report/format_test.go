@@ -149,3 +149,17 @@ func TestParseTime(t *testing.T) {
 		t.Errorf("bad --until: %v", err)
 	}
 }
+
+func TestParseTimeDST(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no time zone data:", err)
+	}
+	// A week back across the end of summer time is the same local time,
+	// 169 hours ago.
+	now := time.Date(2026, 10, 28, 12, 0, 0, 0, berlin)
+	got, err := ParseTime("7d", now)
+	if err != nil || got.Hour() != 12 || now.Sub(got) != 169*time.Hour {
+		t.Errorf("7d before %v: %v (%v), %v", now, got, now.Sub(got), err)
+	}
+}

@@ -16,7 +16,13 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	if s == "now" {
 		return now, nil
 	}
-	if d, ok := parseSpan(s); ok {
+	if n, days, ok := parseDays(s); ok {
+		if n <= 0 {
+			return time.Time{}, fmt.Errorf("time %q: a span back from now must be positive", s)
+		}
+		return now.AddDate(0, 0, -n*days), nil // the same local time, across a DST change too
+	}
+	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("time %q: a span back from now must be positive", s)
 		}
@@ -34,20 +40,17 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		"a local time (2026-12-01 15:04), RFC 3339 (2026-12-01T15:04:05Z) or now", s)
 }
 
-// parseSpan reads a Go duration or a whole number of days ("7d") or weeks
-// ("2w"), which Go durations lack.
-func parseSpan(s string) (time.Duration, bool) {
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, true
-	}
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			if v, err := strconv.Atoi(n); err == nil {
-				return time.Duration(v) * unit, true
+// parseDays reads a whole number of days ("7d") or weeks ("2w"), which Go
+// durations lack: n units of days days each.
+func parseDays(s string) (n, days int, ok bool) {
+	for suffix, d := range map[string]int{"d": 1, "w": 7} {
+		if v, found := strings.CutSuffix(s, suffix); found {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n, d, true
 			}
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // Interval reads --since and --until and checks that one comes before the
