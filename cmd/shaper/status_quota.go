@@ -58,7 +58,7 @@ func quotaUses(pol *policy.Policy, netns, stateDir string) ([]exporter.QuotaUse,
 	if _, err := os.Stat(stateDir); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no history in %s: shaper serve keeps it (run serve with --state-dir %s)", stateDir, stateDir)
 	}
-	st, err := history.Open(stateDir, history.Options{})
+	st, err := history.OpenReadOnly(stateDir)
 	if err != nil {
 		return nil, fmt.Errorf("open history in %s: %w", stateDir, err)
 	}
