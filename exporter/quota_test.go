@@ -173,3 +173,44 @@ shaper_quota_used_bytes{app="up"} 0
 		t.Errorf("log:\n%s", logs.String())
 	}
 }
+
+// Use comes from the history store as serve records it: the first reading
+// of a key is its baseline, a reset (new maps) is counted whole, and a
+// reader opened after a restart sees the same use.
+func TestQuotaUsesFromStore(t *testing.T) {
+	pol, err := policy.Parse("p.yaml", []byte(quotaFixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	st, err := history.Open(dir, history.Options{Interval: time.Second, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := appKey("lab", "eth0", "egress", "bulk")
+	for i, b := range []uint64{1e6, 5e6, 9e6, 2e6} { // baseline, +4, +4, reset +2 MB
+		if err := st.Record(t0.Add(time.Duration(i)*time.Second), []history.Reading{{Key: k, Bytes: b}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := t0.Add(3 * time.Second)
+	uses, err := QuotaUses(pol, st, "lab", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uses[0].Used != 10e6 || uses[0].Exhausted {
+		t.Errorf("writer: bulk %+v", uses[0])
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := history.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if uses, err := QuotaUses(pol, ro, "lab", now); err != nil || uses[0].Used != 10e6 {
+		t.Errorf("reader: %+v, %v", uses, err)
+	}
+}

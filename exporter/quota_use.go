@@ -49,7 +49,9 @@ func QuotaUses(pol *policy.Policy, r UsageReader, netns string, now time.Time) (
 			continue
 		}
 		from, to := q.Period(now)
-		sums, err := r.Sum(from, now, func(k history.Key) bool {
+		// To the period's end, not to now: a sample taken in now's second
+		// is in the period, and nothing later exists yet.
+		sums, err := r.Sum(from, to, func(k history.Key) bool {
 			return k.Kind == history.KindApp && k.Name == a.Name && q.Counts(k.Direction) && ifaces[where{k.Netns, k.Iface}]
 		})
 		if err != nil {

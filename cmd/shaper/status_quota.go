@@ -55,12 +55,12 @@ func readQuotas(netns string, all bool, stateDir string) *statusQuotas {
 }
 
 func quotaUses(pol *policy.Policy, netns, stateDir string) ([]exporter.QuotaUse, error) {
-	if _, err := os.Stat(stateDir); errors.Is(err, os.ErrNotExist) {
+	st, err := history.OpenReadOnly(stateDir)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no history in %s: shaper serve keeps it (run serve with --state-dir %s)", stateDir, stateDir)
 	}
-	st, err := history.OpenReadOnly(stateDir)
 	if err != nil {
-		return nil, fmt.Errorf("open history in %s: %w", stateDir, err)
+		return nil, err
 	}
 	defer st.Close()
 	return exporter.QuotaUses(pol, st, netns, time.Now())
