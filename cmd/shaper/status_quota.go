@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/shaperdev/shaper/exporter"
@@ -13,9 +14,9 @@ import (
 	"github.com/shaperdev/shaper/policy"
 )
 
-// DefaultStateDir is where serve keeps its history (and status reads quota
-// use from).
-const DefaultStateDir = "/var/lib/shaper"
+// statusStateDir is serve's default --state-dir: its history/ holds the
+// counter history status reads quota use from.
+const statusStateDir = "/var/lib/shaper"
 
 // statusQuotas is the quota part of `shaper status`: each quota app's use
 // against its budget in the current period, from the history serve keeps.
@@ -55,9 +56,10 @@ func readQuotas(netns string, all bool, stateDir string) *statusQuotas {
 }
 
 func quotaUses(pol *policy.Policy, netns, stateDir string) ([]exporter.QuotaUse, error) {
-	st, err := history.OpenReadOnly(stateDir)
+	dir := filepath.Join(stateDir, "history")
+	st, err := history.OpenReadOnly(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no history in %s: shaper serve keeps it (run serve with --state-dir %s)", stateDir, stateDir)
+		return nil, fmt.Errorf("no history in %s: shaper serve keeps it (with --state-dir %s)", dir, stateDir)
 	}
 	if err != nil {
 		return nil, err
