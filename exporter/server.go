@@ -40,6 +40,9 @@ type Options struct {
 	Ready chan<- net.Addr
 	// Extra collectors registered beside the shaping state's (quotas).
 	Extra []prometheus.Collector
+	// History, when set, is the sampler recording counter history: its
+	// Store for history and its Rates for live rates (nil: --no-history).
+	History *Sampler
 }
 
 // CheckListen refuses an address that is not loopback unless allowed:

@@ -54,7 +54,7 @@ func newStatusCmd() *cobra.Command {
 	netnsFlag(cmd, &netns)
 	allNetnsFlag(cmd, &all)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	cmd.Flags().StringVar(&dir, "state-dir", statusStateDir, "where shaper serve keeps history (quota use is read from it)")
+	cmd.Flags().StringVar(&dir, "state-dir", DefaultStateDir, "where shaper serve keeps history (quota use is read from it)")
 	cmd.Flags().DurationVar(&sample, "sample", 500*time.Millisecond, "measure live rates over this interval (0 to skip)")
 	return cmd
 }

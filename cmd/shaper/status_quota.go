@@ -14,10 +14,6 @@ import (
 	"github.com/shaperdev/shaper/policy"
 )
 
-// statusStateDir is serve's default --state-dir: its history/ holds the
-// counter history status reads quota use from.
-const statusStateDir = "/var/lib/shaper"
-
 // statusQuotas is the quota part of `shaper status`: each quota app's use
 // against its budget in the current period, from the history serve keeps.
 type statusQuotas struct {
