@@ -75,14 +75,19 @@ func TestQuotaMovesApp(t *testing.T) {
 	if err := os.WriteFile(pol, []byte(quotaPolicy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	serve := start(t, "shaper serve", 5*time.Minute, bin, "serve", "--netns", ns, "--policy", pol,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--state-dir", t.TempDir(), "--interval", "1s")
-	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
-	waitFor(t, 30*time.Second, "shaper serve answering", func() bool {
-		code, _, err := httpGet(metrics)
-		return err == nil && code == 200
-	})
+	port, state := freePort(t), t.TempDir()
+	target := fmt.Sprintf("127.0.0.1:%d", port)
+	metrics := "http://" + target + "/metrics"
+	serveQuota := func() *proc {
+		p := start(t, "shaper serve", 5*time.Minute, bin, "serve", "--netns", ns, "--policy", pol,
+			"--listen", target, "--state-dir", state, "--interval", "1s")
+		waitFor(t, 30*time.Second, "shaper serve answering", func() bool {
+			code, _, err := httpGet(metrics)
+			return err == nil && code == 200
+		})
+		return p
+	}
+	serve := serveQuota()
 	time.Sleep(1500 * time.Millisecond) // a first history sample: the baseline
 
 	const secs = 15
@@ -112,6 +117,28 @@ func TestQuotaMovesApp(t *testing.T) {
 	} else {
 		t.Logf("log: %s", grepLines(out, "quota reached"))
 	}
+	checkLiveScrape(t, target)
+
+	// Use comes from history: a restarted serve applies the file with bulk
+	// in slow at once.
+	serve.kill()
+	serve = serveQuota()
+	if c := appClass(t, ns, "bulk"); c != "slow" {
+		t.Errorf("after a restart bulk is in class %q, want slow\n%s", c, serve.out)
+	}
+	if _, body, err := httpGet(metrics); err != nil || !strings.Contains(body, `shaper_quota_exhausted{app="bulk"} 1`) {
+		t.Errorf("after a restart: %v\n%s", err, grepLines(body, "shaper_quota_"))
+	}
+}
+
+// appClass is the egress class the applied policy gives app on eth0.
+func appClass(t *testing.T, ns, app string) string {
+	t.Helper()
+	st, err := shaper.LoadState(ns, "eth0")
+	if err != nil || st == nil {
+		t.Fatalf("state of eth0: %v", err)
+	}
+	return st.Interface.Egress.AppClass()[app]
 }
 
 // checkQuotaSwitch finds when class slow started to count and checks the
