@@ -31,7 +31,9 @@ type QuotaUse struct {
 // QuotaUses reads the use of every quota of pol in the period holding now
 // (in now's location: periods follow local midnight): the app's bytes in
 // the counted directions, summed over the policy's interfaces. netns is
-// the namespace of interfaces whose entry names none.
+// the namespace of interfaces whose entry names none. Quotas of the same
+// period share one read of the store (a day's Sum over every series takes
+// some 25 ms).
 func QuotaUses(pol *policy.Policy, r UsageReader, netns string, now time.Time) ([]QuotaUse, error) {
 	type where struct{ netns, iface string }
 	ifaces := map[where]bool{}
@@ -42,30 +44,42 @@ func QuotaUses(pol *policy.Policy, r UsageReader, netns string, now time.Time) (
 		}
 		ifaces[where{ns, it.Name}] = true
 	}
+	type period struct{ from, to int64 } // Unix seconds: times with a location are poor map keys
+	quotas := map[string]*policy.Quota{}
+	byPeriod := map[period]map[history.Key]history.Totals{}
 	var out []QuotaUse
 	for _, a := range pol.Apps {
-		q := a.Quota
-		if q == nil {
-			continue
+		if q := a.Quota; q != nil {
+			quotas[a.Name] = q
+			from, to := q.Period(now)
+			byPeriod[period{from.Unix(), to.Unix()}] = nil
+			dir := q.Direction
+			if dir == "" {
+				dir = policy.QuotaBoth
+			}
+			out = append(out, QuotaUse{App: a.Name, Direction: dir, Per: q.Per, Limit: q.Volume, Since: from, Resets: to, Then: q.Then})
 		}
-		from, to := q.Period(now)
+	}
+	for p := range byPeriod {
 		// To the period's end, not to now: a sample taken in now's second
 		// is in the period, and nothing later exists yet.
-		sums, err := r.Sum(from, to, func(k history.Key) bool {
-			return k.Kind == history.KindApp && k.Name == a.Name && q.Counts(k.Direction) && ifaces[where{k.Netns, k.Iface}]
+		sums, err := r.Sum(time.Unix(p.from, 0), time.Unix(p.to, 0), func(k history.Key) bool {
+			return k.Kind == history.KindApp && quotas[k.Name] != nil && ifaces[where{k.Netns, k.Iface}]
 		})
 		if err != nil {
-			return nil, fmt.Errorf("quota use of app %s: %w", a.Name, err)
+			return nil, fmt.Errorf("quota use: %w", err)
 		}
-		u := QuotaUse{App: a.Name, Direction: q.Direction, Per: q.Per, Limit: q.Volume, Since: from, Resets: to, Then: q.Then}
-		if u.Direction == "" {
-			u.Direction = policy.QuotaBoth
-		}
-		for _, t := range sums {
-			u.Used += t.Bytes
+		byPeriod[p] = sums
+	}
+	for i := range out {
+		u := &out[i]
+		q := quotas[u.App]
+		for k, t := range byPeriod[period{u.Since.Unix(), u.Resets.Unix()}] {
+			if k.Name == u.App && q.Counts(k.Direction) {
+				u.Used += t.Bytes
+			}
 		}
 		u.Exhausted = u.Used >= u.Limit
-		out = append(out, u)
 	}
 	return out, nil
 }
