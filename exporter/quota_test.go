@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shaperdev/shaper/history"
 	"github.com/shaperdev/shaper/policy"
+	"github.com/shaperdev/shaper/shaper"
 )
 
 // fakeUse is a history store of counted bytes at instants.
@@ -213,4 +215,49 @@ func TestQuotaUsesFromStore(t *testing.T) {
 	if uses, err := QuotaUses(pol, ro, "lab", now); err != nil || uses[0].Used != 10e6 {
 		t.Errorf("reader: %+v, %v", uses, err)
 	}
+}
+
+// Without --policy serve reads the quotas from shaper's state, exports
+// their use and says once that a spent one is not enforced.
+func TestQuotasObserve(t *testing.T) {
+	old := shaper.StateDir
+	shaper.StateDir = t.TempDir()
+	t.Cleanup(func() { shaper.StateDir = old })
+	pol, err := policy.Parse("p.yaml", []byte(quotaFixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &shaper.State{Netns: "lab", Iface: "eth0", Apps: pol.Apps, Interface: pol.Interfaces[0]}
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	f := &fakeUse{}
+	f.add(now.Add(-time.Hour), appKey("lab", "eth0", "ingress", "bulk"), 13e6)
+	var logs bytes.Buffer
+	q := &Quotas{Store: f, Netns: "lab", Log: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.Observe(ctx, 10*time.Millisecond); close(done) }()
+	waitUntil(t, func() bool { return len(q.Status()) == 2 })
+	time.Sleep(50 * time.Millisecond) // a few more rounds: one warning all the same
+	cancel()
+	<-done
+	if u := q.Status()[0]; u.App != "bulk" || u.Used != 13e6 || !u.Exhausted {
+		t.Errorf("bulk %+v", u)
+	}
+	if n := strings.Count(logs.String(), `msg="quota reached but not enforced`); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 500 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not met in 5 s")
 }
