@@ -89,11 +89,14 @@ func (q *Quotas) Applied(pol *policy.Policy, spent map[string]bool) {
 	q.spent = maps.Clone(spent)
 }
 
-// Watch reads the use of the applied policy's quotas every interval until
-// ctx ends; when an app's quota runs out or its period ends, it calls
-// reapply (Policy.Reapply), which applies the policy through Plan.
-func (q *Quotas) Watch(ctx context.Context, every time.Duration, reapply func(why string) error) {
-	t := time.NewTicker(every)
+// Watch reads the use of the applied policy's quotas four times an
+// interval (at least every 250 ms) until ctx ends; when an app's quota runs
+// out or its period ends, it calls reapply (Policy.Reapply), which applies
+// the policy through Plan. Reading more often than the history samples
+// keeps the switch within about an interval of the sample that crossed the
+// volume; a read is one Sum per period (tens of ms on a full store).
+func (q *Quotas) Watch(ctx context.Context, interval time.Duration, reapply func(why string) error) {
+	t := time.NewTicker(max(interval/4, 250*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -105,7 +108,7 @@ func (q *Quotas) Watch(ctx context.Context, every time.Duration, reapply func(wh
 			continue
 		}
 		if err := reapply("quota"); err != nil {
-			q.Log.Error("quota change not applied; trying again next interval", "err", err)
+			q.Log.Error("quota change not applied; trying again", "err", err)
 		}
 	}
 }

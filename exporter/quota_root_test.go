@@ -158,8 +158,11 @@ func checkQuotaSwitch(t *testing.T, t0 time.Time, s []classSample) {
 	}
 	inFast := s[sw].fast - base.fast
 	t.Logf("switch %.2f s after the flow started, %.2f MB in fast by then", s[sw].t.Sub(t0).Seconds(), float64(inFast)/1e6)
-	if inFast < 12e6 || inFast > 12e6+2.5e6 { // 12 MB, plus at most a second of 20 mbit for the sampling lag
-		t.Errorf("fast carried %.2f MB before the switch, want 12 MB to 14.5 MB", float64(inFast)/1e6)
+	// 12 MB, plus what 20 mbit sends in the lag docs/quotas.md gives: up
+	// to an interval (1 s) for the sample that crosses the volume, a
+	// quarter interval until it is read, and a second to read and apply.
+	if inFast < 12e6 || inFast > 12e6+2.25*2.5e6 {
+		t.Errorf("fast carried %.2f MB before the switch, want 12 MB to 17.6 MB", float64(inFast)/1e6)
 	}
 	// Fast is silent from a second after the switch (its queue drained).
 	settle := sw
@@ -180,14 +183,16 @@ func checkQuotaSwitch(t *testing.T, t0 time.Time, s []classSample) {
 	bits := float64(last.slow-s[settle].slow) * 8 / last.t.Sub(s[settle].t).Seconds()
 	within(t, "class slow after the switch", bits, 5e6)
 	// No stall: the flow moves bytes in every second.
-	for i := 1; i < len(s); i++ {
-		j := i
-		for j < len(s) && s[j].fast+s[j].slow == s[i-1].fast+s[i-1].slow {
-			j++
+	var gap time.Duration
+	for i, moved := 1, 0; i < len(s); i++ {
+		if s[i].fast+s[i].slow != s[i-1].fast+s[i-1].slow {
+			gap = max(gap, s[i].t.Sub(s[moved].t))
+			moved = i
 		}
-		if j < len(s) && s[j].t.Sub(s[i-1].t) > time.Second {
-			t.Errorf("stall: no byte counted for %.2f s at %.2f s", s[j].t.Sub(s[i-1].t).Seconds(), s[i-1].t.Sub(t0).Seconds())
-		}
+	}
+	t.Logf("longest time between two samples that counted bytes: %.2f s", gap.Seconds())
+	if gap > time.Second {
+		t.Errorf("stall: no byte counted for %.2f s", gap.Seconds())
 	}
 }
 
