@@ -26,6 +26,12 @@ type Policy struct {
 	Netns  string
 	Attach string
 	Log    *slog.Logger
+	// Quotas, when set, moves apps whose quota is used up to their then
+	// class in what is applied; the file stays as written.
+	Quotas *Quotas
+
+	applyMu sync.Mutex     // one apply at a time: the watcher's and the quotas'
+	good    *policy.Policy // the file's policy last applied, as written
 
 	mu      sync.Mutex
 	applied [32]byte // content hash of the file last applied
@@ -42,10 +48,12 @@ func (p *Policy) Apply() error {
 }
 
 func (p *Policy) apply(data []byte, why string) error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
 	sum := sha256.Sum256(data)
 	pol, err := policy.Parse(p.Path, data)
 	if err == nil {
-		err = shaper.Apply(pol, shaper.ApplyOptions{Attach: p.Attach, Netns: p.Netns, Source: p.Path, Out: logWriter(p.Log)})
+		err = p.applyParsed(pol)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -56,6 +64,36 @@ func (p *Policy) apply(data []byte, why string) error {
 	}
 	p.applied, p.lastErr = sum, ""
 	return nil
+}
+
+// applyParsed applies pol, the file's policy, with the quotas' moves.
+func (p *Policy) applyParsed(pol *policy.Policy) error {
+	eff, spent := pol, map[string]bool(nil)
+	if p.Quotas != nil {
+		eff, spent = p.Quotas.Plan(pol)
+	}
+	err := shaper.Apply(eff, shaper.ApplyOptions{Attach: p.Attach, Netns: p.Netns, Source: p.Path, Out: logWriter(p.Log)})
+	if err != nil {
+		return err
+	}
+	p.good = pol
+	if p.Quotas != nil {
+		p.Quotas.Applied(pol, spent)
+	}
+	return nil
+}
+
+// Reapply applies the policy last applied from the file again (not the
+// file as it is now: that is Watch's job), for a quota that ran out or
+// whose period ended.
+func (p *Policy) Reapply(why string) error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	if p.good == nil {
+		return nil
+	}
+	p.Log.Info("re-applying policy", "file", p.Path, "why", why)
+	return p.applyParsed(p.good)
 }
 
 // Health says why the last reload failed, or "".

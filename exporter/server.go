@@ -38,6 +38,8 @@ type Options struct {
 	Health func() string
 	// Ready, when set, receives the listener's address once it listens.
 	Ready chan<- net.Addr
+	// Extra collectors registered beside the shaping state's (quotas).
+	Extra []prometheus.Collector
 	// History, when set, is the sampler recording counter history: its
 	// Store for history and its Rates for live rates (nil: --no-history).
 	History *Sampler
@@ -75,6 +77,11 @@ func Serve(ctx context.Context, o Options, sources ...Source) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(o.Version, o.Log, sources...),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	for _, c := range o.Extra {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register collector: %w", err)
+		}
+	}
 	srv := &http.Server{Handler: mux(reg, o), ReadHeaderTimeout: 10 * time.Second}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {

@@ -72,7 +72,7 @@ func (d *decoder) name(f yamldoc.Fields, what string) (string, Pos) {
 
 func (d *decoder) app(n *yamldoc.Node) App {
 	a := App{Pos: d.Pos(n)}
-	f, ok := d.Mapping(n, "an app", "name", "match")
+	f, ok := d.Mapping(n, "an app", "name", "match", "quota")
 	if !ok {
 		return a
 	}
@@ -84,6 +84,9 @@ func (d *decoder) app(n *yamldoc.Node) App {
 	}
 	for _, it := range d.oneOrMany(m, "match") {
 		a.Match = append(a.Match, d.selector(it))
+	}
+	if q := f.Get("quota"); q != nil {
+		a.Quota = d.quota(q)
 	}
 	return a
 }

@@ -23,6 +23,7 @@ type Policy struct {
 type App struct {
 	Name  string     `json:"name"`
 	Match []Selector `json:"match"` // ORed
+	Quota *Quota     `json:"quota,omitempty"`
 	Pos   Pos        `json:"-"`
 	// NamePos is where the name is written (duplicate-name errors point there).
 	NamePos Pos `json:"-"`

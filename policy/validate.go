@@ -65,6 +65,7 @@ func (v *validator) policy(p *Policy) {
 			v.direction(fmt.Sprintf("ingress of %q", it.Name), it.Ingress, apps)
 		}
 	}
+	v.quotas(p)
 }
 
 // direction checks one direction; where names it in messages.

@@ -76,17 +76,10 @@ func runServe(ctx context.Context, f serveFlags) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	if f.policy != "" {
-		p := &exporter.Policy{Path: f.policy, Netns: f.opts.Netns, Attach: f.attach, Log: log}
-		if err := p.Apply(); err != nil {
-			return err
-		}
-		log.Info("policy applied", "file", f.policy)
-		f.opts.Health = p.Health
-		go p.Watch(ctx, hup, f.poll)
-	}
 	// The history is sampled with or without --policy: a policy applied
-	// by `shaper apply` counts as well.
+	// by `shaper apply` counts as well. It starts first: quotas read their
+	// use from it before the policy is applied.
+	var quotas *exporter.Quotas
 	if !f.history.off {
 		h, stop, err := startHistory(ctx, f.history, f.opts.Netns, log)
 		if err != nil {
@@ -94,6 +87,22 @@ func runServe(ctx context.Context, f serveFlags) error {
 		}
 		defer stop()
 		f.opts.History = h
+		quotas = &exporter.Quotas{Store: h.Store, Netns: f.opts.Netns, Log: log}
+		f.opts.Extra = append(f.opts.Extra, quotas)
+	}
+	if f.policy != "" {
+		p := &exporter.Policy{Path: f.policy, Netns: f.opts.Netns, Attach: f.attach, Log: log, Quotas: quotas}
+		if err := p.Apply(); err != nil {
+			return err
+		}
+		log.Info("policy applied", "file", f.policy)
+		f.opts.Health = p.Health
+		go p.Watch(ctx, hup, f.poll)
+		if quotas != nil {
+			go quotas.Watch(ctx, f.history.interval, p.Reapply)
+		}
+	} else if quotas != nil {
+		go quotas.Observe(ctx, f.history.interval) // reads and exports; cannot re-apply
 	}
 	// The flow table's size is counted in the background: its walk grows
 	// with the flows, and a scrape should not.

@@ -17,6 +17,7 @@ func newStatusCmd() *cobra.Command {
 		all    bool
 		output string
 		sample time.Duration
+		dir    string
 	)
 	cmd := &cobra.Command{
 		Use:   "status [IFACE...]",
@@ -31,15 +32,29 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			quotas := readQuotas(netns, all, dir)
 			if output == "json" {
+				if quotas != nil {
+					return writeJSON(cmd.OutOrStdout(), struct {
+						*shaper.StatusReport
+						*statusQuotas
+					}{rep, quotas})
+				}
 				return rep.WriteJSON(cmd.OutOrStdout())
 			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			if err := rep.WriteTable(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			if quotas != nil {
+				quotas.writeTable(cmd.OutOrStdout())
+			}
+			return nil
 		},
 	}
 	netnsFlag(cmd, &netns)
 	allNetnsFlag(cmd, &all)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&dir, "state-dir", DefaultStateDir, "where shaper serve keeps history (quota use is read from it)")
 	cmd.Flags().DurationVar(&sample, "sample", 500*time.Millisecond, "measure live rates over this interval (0 to skip)")
 	return cmd
 }
