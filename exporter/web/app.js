@@ -76,7 +76,7 @@ function renderQuotas(q) {
     const app = el("td", { class: "name" }, u.app, el("span", { class: "where" },
       "per " + u.per + (u.direction && u.direction !== "both" ? ", " + u.direction : "") + (u.exceeded ? ", over: in " + u.then : "")));
     return el("tr", { "data-quota": u.app, "data-used": u.used, "data-budget": u.budget }, app, used,
-      el("td", {}, new Date(u.resets_at).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" })));
+      el("td", {}, new Date(u.resets_at).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false })));
   });
 }
 
@@ -90,7 +90,7 @@ function renderHistory(h) {
   const empty = h.series.length === 0;
   $("chart-empty").hidden = !empty;
   $("chart-empty").textContent = h.note || "No history yet.";
-  $("chart").hidden = empty;
+  $("chart-box").hidden = empty;
   $("legend").replaceChildren(...h.series.map((s, i) => {
     const sw = el("span", { class: "sw" });
     sw.style.background = COLORS[i % COLORS.length];
@@ -157,7 +157,7 @@ function drawChart(svg, h) {
   const long = t1 - t0 > 2 * 86400e3;
   for (let k = 0; k <= ticks; k++) {
     const t = t0 + ((t1 - t0) * k) / ticks, d = new Date(t);
-    const label = long ? d.toLocaleDateString([], { day: "numeric", month: "short" }) : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const label = long ? d.toLocaleDateString([], { day: "numeric", month: "short" }) : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
     const anchor = k === 0 ? "start" : k === ticks ? "end" : "middle";
     kids.push(node("text", { x: x(t).toFixed(1), y: H - 6, "text-anchor": anchor }, label));
   }
