@@ -29,19 +29,6 @@ type HistoryReader interface {
 	Resolution(from, to time.Time) time.Duration
 }
 
-// QuotaUse is one app's quota in its current period, as /api/quotas
-// serves it and the page shows it.
-type QuotaUse struct {
-	App       string    `json:"app"`
-	Direction string    `json:"direction"` // "up", "down" or "both"
-	Per       string    `json:"per"`       // "day", "week" or "month"
-	Used      uint64    `json:"used"`      // bytes this period
-	Budget    uint64    `json:"budget"`    // bytes
-	ResetsAt  time.Time `json:"resets_at"`
-	Exceeded  bool      `json:"exceeded"` // the app runs in its then class
-	Then      string    `json:"then"`     // that class
-}
-
 // page serves / and its JSON endpoints.
 type page struct {
 	o     Options
@@ -64,7 +51,7 @@ func registerPage(m *http.ServeMux, o Options, sources []Source) {
 	m.HandleFunc("/api/rates", p.serveRates)
 	m.HandleFunc("/api/history", p.serveHistory)
 	m.HandleFunc("/api/quotas", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, o.Log, http.StatusOK, quotasFor(o.Quotas, o.Log))
+		writeJSON(w, o.Log, http.StatusOK, quotasFor(o.Quotas))
 	})
 }
 
@@ -116,22 +103,17 @@ func writeJSON(w http.ResponseWriter, log *slog.Logger, code int, v any) {
 	}
 }
 
-// quotasFor asks the quota source, if any; the page lists none otherwise.
-func quotasFor(q func() ([]QuotaUse, error), log *slog.Logger) any {
-	type resp struct {
-		Quotas []QuotaUse `json:"quotas"`
-		Error  string     `json:"error,omitempty"`
+// quotasFor asks the quota source, if any: the page reads the fields of
+// QuotaUse (app, direction, per, used_bytes, limit_bytes, resets,
+// exhausted, then). Without quotas the list is empty.
+func quotasFor(q func() any) any {
+	var list any = []struct{}{}
+	if q != nil {
+		if v := q(); v != nil {
+			list = v
+		}
 	}
-	if q == nil {
-		return resp{Quotas: []QuotaUse{}}
-	}
-	qs, err := q()
-	if qs == nil {
-		qs = []QuotaUse{}
-	}
-	if err != nil {
-		log.Error("read quota use", "err", err)
-		return resp{Quotas: qs, Error: err.Error()}
-	}
-	return resp{Quotas: qs}
+	return struct {
+		Quotas any `json:"quotas"`
+	}{list}
 }

@@ -40,8 +40,9 @@ type Options struct {
 	Ready chan<- net.Addr
 	// History, when set, feeds the page's chart (/api/history).
 	History HistoryReader
-	// Quotas, when set, lists quota use for the page (/api/quotas).
-	Quotas func() ([]QuotaUse, error)
+	// Quotas, when set, lists quota use for the page (/api/quotas): a
+	// JSON-able list of QuotaUse.
+	Quotas func() any
 }
 
 // CheckListen refuses an address that is not loopback unless allowed:

@@ -71,12 +71,12 @@ function renderRates(r) {
 }
 
 function renderQuotas(q) {
-  fillTable("quotas", q.quotas, (u) => {
-    const used = el("td", { class: "num" }, bytes(u.used) + " / " + bytes(u.budget), bar(u.used, u.budget, u.exceeded));
+  fillTable("quotas", q.quotas || [], (u) => {
+    const used = el("td", { class: "num" }, bytes(u.used_bytes) + " / " + bytes(u.limit_bytes), bar(u.used_bytes, u.limit_bytes, u.exhausted));
     const app = el("td", { class: "name" }, u.app, el("span", { class: "where" },
-      "per " + u.per + (u.direction && u.direction !== "both" ? ", " + u.direction : "") + (u.exceeded ? ", over: in " + u.then : "")));
-    return el("tr", { "data-quota": u.app, "data-used": u.used, "data-budget": u.budget }, app, used,
-      el("td", {}, new Date(u.resets_at).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false })));
+      "per " + u.per + (u.direction && u.direction !== "both" ? ", " + u.direction : "") + (u.exhausted ? ", spent: in " + u.then : "")));
+    return el("tr", { "data-quota": u.app, "data-used": u.used_bytes, "data-limit": u.limit_bytes }, app, used,
+      el("td", {}, new Date(u.resets).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false })));
   });
 }
 
