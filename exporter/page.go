@@ -27,6 +27,7 @@ var pageTmpl = template.Must(template.ParseFS(webFS, "web/index.html"))
 type HistoryReader interface {
 	Query(q history.Query) ([]history.Series, error)
 	Resolution(from, to time.Time) time.Duration
+	Span() (first, last time.Time, ok bool)
 }
 
 // page serves / and its JSON endpoints.

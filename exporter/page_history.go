@@ -56,7 +56,16 @@ func historyFor(h HistoryReader, since, direction string, now time.Time) (PageHi
 		res.Note = "no history yet: this serve keeps none"
 		return res, nil
 	}
-	step := historyStep(span, h.Resolution(res.From, res.To))
+	first, _, ok := h.Span()
+	if !ok {
+		res.Note = "no history yet"
+		return res, nil
+	}
+	// A young history is drawn from its first sample, in finer steps.
+	if first.After(res.From) {
+		res.From = first
+	}
+	step := historyStep(res.To.Sub(res.From), h.Resolution(res.From, res.To))
 	res.Step = step.Seconds()
 	ss, err := h.Query(history.Query{From: res.From, To: res.To, Step: step, Match: func(k history.Key) bool {
 		return k.Kind == history.KindApp && (dir == "" || k.Direction == dir)
@@ -104,15 +113,23 @@ func historyDirection(s string) (string, error) {
 	return "", fmt.Errorf("direction=%q: give up, down or both", s)
 }
 
-// historyStep is the store's resolution, or a multiple of it that keeps
-// the chart within historyPoints.
+// niceSteps are the steps a chart reads well in; from 5 min on they are
+// the store's roll-ups, so a long chart does not scan raw samples.
+var niceSteps = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second,
+	30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
+	30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 48 * time.Hour, 7 * 24 * time.Hour}
+
+// historyStep is the first nice step, a multiple of the store's
+// resolution, that keeps the chart within historyPoints.
 func historyStep(span, res time.Duration) time.Duration {
 	if res <= 0 {
 		res = 10 * time.Second
 	}
-	want := span / historyPoints
-	if want <= res {
-		return res
+	want := max(res, span/historyPoints)
+	for _, s := range niceSteps {
+		if s >= want && s <= 4*want && s%res == 0 {
+			return s
+		}
 	}
 	return (want + res - 1) / res * res
 }

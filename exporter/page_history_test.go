@@ -14,6 +14,7 @@ import (
 type fakeHistory struct {
 	series []history.Series
 	err    error
+	first  time.Time
 	got    history.Query
 }
 
@@ -29,6 +30,14 @@ func (f *fakeHistory) Query(q history.Query) ([]history.Series, error) {
 }
 
 func (f *fakeHistory) Resolution(from, to time.Time) time.Duration { return 5 * time.Minute }
+
+// Span starts at the first point, or a week ago when first is zero.
+func (f *fakeHistory) Span() (time.Time, time.Time, bool) {
+	if f.first.IsZero() && len(f.series) > 0 {
+		return time.Unix(0, 0), time.Now(), true
+	}
+	return f.first, time.Now(), !f.first.IsZero()
+}
 
 func pts(start time.Time, step time.Duration, bytes ...uint64) []history.Point {
 	var p []history.Point
@@ -77,7 +86,12 @@ func TestHistoryFor(t *testing.T) {
 	if got, _ := historyFor(&fakeHistory{}, "24h", "", now); !strings.HasPrefix(got.Note, "no history yet") {
 		t.Errorf("empty store: %+v", got)
 	}
-	if got, _ := historyFor(&fakeHistory{err: errors.New("disk gone")}, "24h", "", now); !strings.Contains(got.Note, "disk gone") {
+	// A history of 10 minutes is drawn from its start, not as 24 h.
+	young := &fakeHistory{series: f.series, first: s0}
+	if got, _ := historyFor(young, "24h", "", now); !got.From.Equal(s0) || young.got.From != s0 {
+		t.Errorf("young history: from %v, queried from %v", got.From, young.got.From)
+	}
+	if got, _ := historyFor(&fakeHistory{err: errors.New("disk gone"), first: s0}, "24h", "", now); !strings.Contains(got.Note, "disk gone") {
 		t.Errorf("failing store: %+v", got)
 	}
 	for _, bad := range [][2]string{{"yesterday", ""}, {"-1h", ""}, {"500d", ""}, {"0s", ""}, {"1h", "sideways"}} {
@@ -105,12 +119,16 @@ func TestHistoryOtherApps(t *testing.T) {
 
 func TestHistoryStep(t *testing.T) {
 	for _, tc := range []struct{ span, res, want time.Duration }{
-		{time.Hour, 10 * time.Second, 20 * time.Second},
+		{time.Hour, 10 * time.Second, 30 * time.Second},
 		{time.Hour, time.Minute, time.Minute},
+		{40 * time.Second, time.Second, time.Second},
+		{24 * time.Hour, 10 * time.Second, 5 * time.Minute},
 		{24 * time.Hour, 5 * time.Minute, 5 * time.Minute},
-		{7 * 24 * time.Hour, 5 * time.Minute, 35 * time.Minute},
+		{7 * 24 * time.Hour, 5 * time.Minute, time.Hour},
 		{30 * 24 * time.Hour, time.Hour, 3 * time.Hour},
-		{time.Hour, 0, 20 * time.Second},
+		{400 * 24 * time.Hour, time.Hour, 48 * time.Hour},
+		{time.Hour, 0, 30 * time.Second},
+		{time.Hour, 7 * time.Second, 14 * time.Second},
 	} {
 		if got := historyStep(tc.span, tc.res); got != tc.want {
 			t.Errorf("historyStep(%v, %v) = %v, want %v", tc.span, tc.res, got, tc.want)
