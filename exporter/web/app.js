@@ -84,8 +84,7 @@ let lastHistory = null;
 
 function renderHistory(h) {
   lastHistory = h;
-  const hours = (new Date(h.to) - new Date(h.from)) / 3600e3;
-  $("chart-title").textContent = (hours === 24 ? "Last 24 hours" : "Last " + (hours >= 48 ? Math.round(hours / 24) + " days" : Math.round(hours) + " hours")) +
+  $("chart-title").textContent = "Last " + spanText((new Date(h.to) - new Date(h.from)) / 1000) +
     ", per app, up + down" + (h.step_seconds ? " (" + stepText(h.step_seconds) + " steps)" : "");
   const empty = h.series.length === 0;
   $("chart-empty").hidden = !empty;
@@ -97,6 +96,13 @@ function renderHistory(h) {
     return el("li", { "data-series": s.name }, sw, s.name + " " + bytes(s.bytes));
   }));
   if (!empty) drawChart($("chart"), h);
+}
+
+// spanText says how long the chart reaches back, in the largest unit
+// that leaves at least two of it.
+function spanText(s) {
+  for (const [unit, len] of [["days", 86400], ["hours", 3600], ["min", 60]]) if (s >= 2 * len) return Math.round(s / len) + " " + unit;
+  return Math.round(s) + " s";
 }
 
 const stepText = (s) => (s >= 3600 ? s / 3600 + " h" : s >= 60 ? s / 60 + " min" : s + " s");
