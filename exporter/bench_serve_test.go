@@ -82,7 +82,8 @@ func TestBenchServe(t *testing.T) {
 		fmt.Printf("%-34s median %s\n", src.name, ms(d[len(d)/2]))
 	}
 	port := freePort(t)
-	serve := start(t, "shaper serve", 10*time.Minute, bin, "serve", "--netns", ns, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	serve := start(t, "shaper serve", 10*time.Minute, bin, "serve", "--netns", ns, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"--state-dir", t.TempDir())
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	waitFor(t, 30*time.Second, "shaper serve answering", func() bool { _, _, err := httpGet(url); return err == nil })
 

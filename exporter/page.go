@@ -73,9 +73,18 @@ func (p *page) serveRates(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, p.o.Log, http.StatusOK, res)
 }
 
+// history is the store the chart reads, or nil (an interface holding a
+// nil *history.Store would not be).
+func (p *page) history() HistoryReader {
+	if p.o.History == nil || p.o.History.Store == nil {
+		return nil
+	}
+	return p.o.History.Store
+}
+
 func (p *page) serveHistory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	res, err := historyFor(p.o.History, q.Get("since"), q.Get("direction"), p.now())
+	res, err := historyFor(p.history(), q.Get("since"), q.Get("direction"), p.now())
 	if err != nil {
 		writeJSON(w, p.o.Log, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return

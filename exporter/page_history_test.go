@@ -135,3 +135,45 @@ func TestHistoryStep(t *testing.T) {
 		}
 	}
 }
+
+// The chart's endpoint on a real store: a young history of one minute at
+// 1 s is drawn from its first sample in 1 s steps, its rates what was
+// recorded; serve without history (no sampler, or no store) has a note.
+func TestPageHistoryFromStore(t *testing.T) {
+	start := time.Date(2026, 3, 29, 12, 0, 0, 0, time.UTC)
+	now := start.Add(time.Minute)
+	st, err := history.Open(t.TempDir(), history.Options{Interval: time.Second, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key := func(dir, name string) history.Key {
+		return history.Key{Iface: "eth0", Direction: dir, Kind: history.KindApp, Name: name}
+	}
+	for i := range 61 {
+		n := uint64(i)
+		if err := st.Record(start.Add(time.Duration(i)*time.Second), []history.Reading{
+			{Key: key("egress", "web"), Bytes: n * 5e6}, {Key: key("ingress", "web"), Bytes: n * 1e6},
+			{Key: key("egress", "mail"), Bytes: n * 2.5e6}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &page{o: Options{History: &Sampler{Store: st}}}
+	got, err := historyFor(p.history(), "24h", "", now)
+	if err != nil || got.Note != "" || got.Step != 1 || len(got.Series) != 2 {
+		t.Fatalf("history: %v, %+v", err, got)
+	}
+	for _, s := range got.Series {
+		want := map[string]float64{"web": 48e6, "mail": 20e6}[s.Name]
+		mid := s.Bits[len(s.Bits)/2]
+		if mid != want {
+			t.Errorf("%s: %v bit/s in the middle step, want %v (all: %v)", s.Name, mid, want, s.Bits)
+		}
+	}
+	for _, o := range []Options{{}, {History: &Sampler{}}} {
+		p := &page{o: o}
+		if got, _ := historyFor(p.history(), "24h", "", now); got.Note == "" {
+			t.Errorf("no store: %+v", got)
+		}
+	}
+}

@@ -58,7 +58,7 @@ const rateTol = 0.05
 func startServe(t *testing.T, bin, ns, pol string, port int) *proc {
 	t.Helper()
 	p := start(t, "shaper serve", 5*time.Minute, bin, "serve", "--netns", ns, "--policy", pol,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--poll", "500ms")
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--poll", "500ms", "--state-dir", t.TempDir())
 	waitFor(t, 30*time.Second, "shaper serve answering /healthz", func() bool {
 		code, _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 		return err == nil && code == 200

@@ -38,8 +38,10 @@ type Options struct {
 	Health func() string
 	// Ready, when set, receives the listener's address once it listens.
 	Ready chan<- net.Addr
-	// History, when set, feeds the page's chart (/api/history).
-	History HistoryReader
+	// History, when set, is the sampler recording counter history: its
+	// Store for history and its Rates for live rates (nil: --no-history).
+	// The page draws its chart from the Store.
+	History *Sampler
 	// Quotas, when set, lists quota use for the page (/api/quotas): a
 	// JSON-able list of QuotaUse.
 	Quotas func() any

@@ -9,7 +9,7 @@
 package history
 
 import (
-	"errors"
+	"sync"
 	"time"
 )
 
@@ -73,36 +73,22 @@ type Options struct {
 	RawRetention time.Duration // raw samples kept this long (48h)
 	Retention    time.Duration // roll-ups kept this long (400 days)
 	MaxSize      int64         // bytes on disk at most; the oldest go first (1 GiB)
+	// FineRetention is how long the 5 min roll-ups are kept (35 days,
+	// at most Retention); beyond it 1 h roll-ups answer.
+	FineRetention time.Duration
+	// Now is the clock retention and Resolution use (time.Now); tests set it.
+	Now func() time.Time
 }
 
-// Store is the history under one directory.
+// Store is the history under one directory. Open gives the one writer
+// (serve); OpenReadOnly gives readers in other processes (report), which
+// see what the writer has flushed and never write.
 type Store struct {
 	dir string
 	o   Options
+	ro  bool
+	mu  sync.Mutex
+	kt  *keyTable
+	st  *state
+	w   *writer // nil when read-only
 }
-
-var errNotYet = errors.New("history: not implemented yet")
-
-// Open opens (creating it if needed) the store in dir.
-func Open(dir string, o Options) (*Store, error) { return nil, errNotYet }
-
-// Close flushes and closes the store.
-func (s *Store) Close() error { return errNotYet }
-
-// Record stores the readings taken at t.
-func (s *Store) Record(t time.Time, rs []Reading) error { return errNotYet }
-
-// Query returns the series of the keys q selects, bucketed by step.
-func (s *Store) Query(q Query) ([]Series, error) { return nil, errNotYet }
-
-// Sum returns what each selected key counted in [from, to).
-func (s *Store) Sum(from, to time.Time, match func(Key) bool) (map[Key]Totals, error) {
-	return nil, errNotYet
-}
-
-// Resolution is the step Query uses for an interval when q.Step is 0.
-func (s *Store) Resolution(from, to time.Time) time.Duration { return 0 }
-
-// Span is the time of the first and the last sample held; ok is false when
-// the store is empty.
-func (s *Store) Span() (first, last time.Time, ok bool) { return }

@@ -24,6 +24,7 @@ type serveFlags struct {
 	poll      time.Duration
 	logFormat string
 	flowEvery time.Duration
+	history   historyFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -48,6 +49,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.DurationVar(&f.flowEvery, "flow-count-interval", 5*time.Second, "how often to count the flow tables (a walk over every flow; scrapes serve the last count)")
 	netnsFlag(cmd, &f.opts.Netns)
+	f.history.register(fl)
 	return cmd
 }
 
@@ -59,6 +61,11 @@ func runServe(ctx context.Context, f serveFlags) error {
 	f.opts.Log, f.opts.Version = log, version
 	if err := exporter.CheckListen(f.opts.Listen, f.opts.AllowRemote); err != nil {
 		return err
+	}
+	if !f.history.off {
+		if _, err := f.history.options(); err != nil {
+			return err
+		}
 	}
 	if f.opts.Netns != "" && !netns.Exists(f.opts.Netns) {
 		return usageError{fmt.Errorf("network namespace %q does not exist: create it with `ip netns add %s` or fix the name (see `ip netns list`)",
@@ -77,6 +84,16 @@ func runServe(ctx context.Context, f serveFlags) error {
 		log.Info("policy applied", "file", f.policy)
 		f.opts.Health = p.Health
 		go p.Watch(ctx, hup, f.poll)
+	}
+	// The history is sampled with or without --policy: a policy applied
+	// by `shaper apply` counts as well.
+	if !f.history.off {
+		h, stop, err := startHistory(ctx, f.history, f.opts.Netns, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		f.opts.History = h
 	}
 	// The flow table's size is counted in the background: its walk grows
 	// with the flows, and a scrape should not.

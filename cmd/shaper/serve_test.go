@@ -19,6 +19,9 @@ func TestServeBadInput(t *testing.T) {
 		{"log format", []string{"serve", "--log-format", "xml"}, "text or json"},
 		{"missing namespace", []string{"serve", "--netns", "shaper-no-such-netns-x"}, "does not exist"},
 		{"extra argument", []string{"serve", "policy.yaml"}, "arg"},
+		{"interval", []string{"serve", "--interval", "1500ms"}, "whole seconds"},
+		{"retention", []string{"serve", "--history-retention", "4x"}, "400d"},
+		{"size", []string{"serve", "--history-max-size", "lots"}, "1GiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := run(t, tc.args...)

@@ -1,0 +1,130 @@
+package exporter
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shaperdev/shaper/history"
+)
+
+// Sampler records the app and class counters into the history every
+// interval, and keeps the last two readings so that the page can show live
+// rates without reading the store.
+type Sampler struct {
+	Store    *history.Store
+	Source   Source
+	Interval time.Duration
+	Log      *slog.Logger
+
+	mu        sync.Mutex
+	prev, cur sample
+}
+
+type sample struct {
+	t time.Time
+	m map[history.Key]history.Totals
+}
+
+// Rate is one series' rate between the last two samples. Direction in
+// Key says up (egress) or down (ingress).
+type Rate struct {
+	history.Key
+	Bits    float64 // bits per second
+	Packets float64 // packets per second
+}
+
+// NewSampler makes a sampler of src into store every interval.
+func NewSampler(store *history.Store, src Source, interval time.Duration, log *slog.Logger) *Sampler {
+	return &Sampler{Store: store, Source: src, Interval: interval, Log: log}
+}
+
+// Run samples at once and then every Interval until ctx is done. A failed
+// reading is logged and the next tick tries again.
+func (h *Sampler) Run(ctx context.Context) {
+	tick := time.NewTicker(h.Interval)
+	defer tick.Stop()
+	for {
+		if err := h.Sample(time.Now()); err != nil {
+			h.Log.Warn("history: sample failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Sample reads the source once and records it as taken at t.
+func (h *Sampler) Sample(t time.Time) error {
+	r, err := h.Source.Read()
+	if r == nil {
+		return err
+	}
+	// A partial reading (a map's capacity unreadable) still has counters.
+	rs := Readings(r)
+	if err := h.Store.Record(t, rs); err != nil {
+		return err
+	}
+	m := make(map[history.Key]history.Totals, len(rs))
+	for _, x := range rs {
+		m[x.Key] = history.Totals{Bytes: x.Bytes, Packets: x.Packets}
+	}
+	h.mu.Lock()
+	h.prev, h.cur = h.cur, sample{t, m}
+	h.mu.Unlock()
+	return nil
+}
+
+// Readings turns an exporter reading into history readings: every class
+// and every app of every hook.
+func Readings(r *Reading) []history.Reading {
+	out := make([]history.Reading, 0, len(r.Classes)+len(r.Apps))
+	for _, c := range r.Classes {
+		out = append(out, history.Reading{Key: key(c.Where, history.KindClass, c.Class), Bytes: c.Bytes, Packets: c.Packets})
+	}
+	for _, a := range r.Apps {
+		out = append(out, history.Reading{Key: key(a.Where, history.KindApp, a.App), Bytes: a.Bytes, Packets: a.Packets})
+	}
+	return out
+}
+
+func key(w Where, kind, name string) history.Key {
+	return history.Key{Netns: w.Netns, Iface: w.Iface, Direction: w.Direction, Kind: kind, Name: name}
+}
+
+// Rates are the rates of every series between the last two samples,
+// sorted by key; none before the second sample. A counter that went down
+// (a reset) counts its new value over the interval.
+func (h *Sampler) Rates() []Rate {
+	h.mu.Lock()
+	prev, cur := h.prev, h.cur
+	h.mu.Unlock()
+	dt := cur.t.Sub(prev.t).Seconds()
+	if prev.m == nil || dt <= 0 {
+		return nil
+	}
+	out := make([]Rate, 0, len(cur.m))
+	for k, c := range cur.m {
+		p, ok := prev.m[k]
+		if !ok {
+			continue
+		}
+		d := c
+		if c.Bytes >= p.Bytes && c.Packets >= p.Packets {
+			d = history.Totals{Bytes: c.Bytes - p.Bytes, Packets: c.Packets - p.Packets}
+		}
+		out = append(out, Rate{Key: k, Bits: float64(d.Bytes) * 8 / dt, Packets: float64(d.Packets) / dt})
+	}
+	slices.SortFunc(out, func(a, b Rate) int { return compareKey(a.Key, b.Key) })
+	return out
+}
+
+func compareKey(a, b history.Key) int {
+	return cmp.Or(cmp.Compare(a.Netns, b.Netns), cmp.Compare(a.Iface, b.Iface), cmp.Compare(a.Direction, b.Direction),
+		cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+}

@@ -1,0 +1,274 @@
+package history
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// writer is the part of a Store only the writer has: open files, the
+// roll-up buckets still open, and when retention runs next.
+type writer struct {
+	lock, keys *os.File
+	state      [2]*os.File
+	files      [3]*os.File // the current file of each tier
+	paths      [3]string
+	open5      map[uint32]Totals // the open 5 min bucket, starting at st.W5
+	open1      map[uint32]Totals // the open 1 h bucket, starting at st.W1
+	nextPrune  int64
+	buf        []byte
+}
+
+func (s *Store) openWriter(lock *os.File) error {
+	w := &writer{lock: lock, open5: map[uint32]Totals{}, open1: map[uint32]Totals{}}
+	kpath := filepath.Join(s.dir, keysFile)
+	valid, err := s.kt.load(kpath)
+	if err != nil {
+		return err
+	}
+	// A torn last line is cut off: the key is added again when seen.
+	if err := truncateTo(kpath, valid); err != nil {
+		return err
+	}
+	s.w = w
+	if w.keys, err = os.OpenFile(kpath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return fmt.Errorf("open key table: %w", err)
+	}
+	if s.st, err = loadState(s.dir); err != nil {
+		return fmt.Errorf("%w (remove it to start the history afresh)", err)
+	}
+	for i, name := range stateFiles {
+		if w.state[i], err = os.OpenFile(filepath.Join(s.dir, name), os.O_CREATE|os.O_WRONLY, 0o644); err != nil {
+			return fmt.Errorf("open history state: %w", err)
+		}
+	}
+	s.st.Interval = int64(s.o.Interval / time.Second)
+	s.st.RawRetention, s.st.FineRetention = int64(s.o.RawRetention/time.Second), int64(s.o.FineRetention/time.Second)
+	if err := s.repair(); err != nil {
+		return err
+	}
+	if err := s.rebuildOpen(); err != nil {
+		return err
+	}
+	return s.prune()
+}
+
+// repair cuts torn tails off the files a crash may have left half
+// written, and roll-up blocks at or after their watermark: a crash
+// between writing a bucket and saving the state would else count the
+// bucket twice when it is rebuilt.
+func (s *Store) repair() error {
+	for lvl, tr := range tiers {
+		fs, err := tr.files(s.dir)
+		if err != nil {
+			return fmt.Errorf("list history: %w", err)
+		}
+		for _, f := range fs {
+			if lvl == levelRaw && f.end <= s.st.T || lvl != levelRaw && f.end <= s.watermark(lvl) {
+				continue
+			}
+			data, err := os.ReadFile(f.path)
+			if err != nil {
+				return fmt.Errorf("read history: %w", err)
+			}
+			// Raw blocks are all kept (the state, saved first, is never
+			// behind them); roll-up blocks only before the watermark.
+			valid := validBefore(data, s.watermark(lvl))
+			if err := truncateTo(f.path, int64(valid)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validBefore is the length of data's blocks with t < end.
+func validBefore(data []byte, end int64) int {
+	n := 0
+	blocks(data, func(t int64, p []byte) bool {
+		if t >= end {
+			return false
+		}
+		n += blockHeader + len(p)
+		return true
+	})
+	return n
+}
+
+func truncateTo(path string, size int64) error {
+	info, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil || info.Size() == size {
+		return err
+	}
+	if err := os.Truncate(path, size); err != nil {
+		return fmt.Errorf("cut torn tail of %s: %w", path, err)
+	}
+	return nil
+}
+
+// rebuildOpen sums the raw samples since the watermarks into the open
+// buckets, as they were before the store was closed.
+func (s *Store) rebuildOpen() error {
+	if s.st.W1 == 0 {
+		return nil
+	}
+	return tiers[levelRaw].read(s.dir, min(s.st.W1, s.st.W5), 1<<62, func(t int64, id uint32, tot Totals) {
+		if t >= s.st.W5 {
+			add(s.w.open5, id, tot)
+		}
+		if t >= s.st.W1 {
+			add(s.w.open1, id, tot)
+		}
+	})
+}
+
+func add(m map[uint32]Totals, id uint32, tot Totals) {
+	o := m[id]
+	m[id] = Totals{o.Bytes + tot.Bytes, o.Packets + tot.Packets}
+}
+
+// Record stores the readings taken at t. A time before the last Record
+// (the clock stepped back) counts at the last Record's time.
+func (s *Store) Record(t time.Time, rs []Reading) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		return errors.New("history: record on a read-only or closed store")
+	}
+	ts := max(t.Unix(), s.st.T)
+	es, err := s.deltas(rs)
+	if err != nil {
+		return err
+	}
+	if err := s.closeBuckets(ts); err != nil {
+		return err
+	}
+	for _, e := range es {
+		add(s.w.open5, e.id, e.Totals)
+		add(s.w.open1, e.id, e.Totals)
+	}
+	// The state goes first: a crash before the raw block loses this
+	// interval's deltas, the other order would count them twice.
+	s.st.T = ts
+	if err := s.st.save(s.w.state); err != nil {
+		return err
+	}
+	if len(es) > 0 {
+		s.w.buf = appendBlock(s.w.buf[:0], ts, es)
+		if err := s.w.append(s.dir, levelRaw, ts, s.w.buf); err != nil {
+			return err
+		}
+	}
+	if ts >= s.w.nextPrune {
+		return s.prune()
+	}
+	return nil
+}
+
+// deltas turns readings into the non-zero deltas since the last ones and
+// remembers the readings. A reading below the last is a reset: all of it
+// is new. The first reading of a key counts nothing: when its bytes were
+// counted is unknown.
+func (s *Store) deltas(rs []Reading) ([]entry, error) {
+	var es []entry
+	for _, r := range rs {
+		id, ok := s.kt.ids[r.Key]
+		if !ok {
+			var err error
+			if id, err = s.kt.add(s.w.keys, r.Key); err != nil {
+				return nil, err
+			}
+		}
+		last, seen := s.st.Last[id]
+		now := counts{r.Bytes, r.Packets}
+		s.st.Last[id] = now
+		var d Totals
+		switch {
+		case !seen:
+		case now.Bytes < last.Bytes || now.Packets < last.Packets:
+			d = Totals(now)
+		default:
+			d = Totals{now.Bytes - last.Bytes, now.Packets - last.Packets}
+		}
+		if d != (Totals{}) {
+			es = append(es, entry{id, d})
+		}
+	}
+	slices.SortFunc(es, func(a, b entry) int { return int(a.id) - int(b.id) })
+	return es, nil
+}
+
+// closeBuckets writes the roll-up buckets that end at or before ts and
+// moves the watermarks to the buckets ts falls in.
+func (s *Store) closeBuckets(ts int64) error {
+	if s.st.W1 == 0 {
+		s.st.W5, s.st.W1 = alignDown(ts, 300), alignDown(ts, 3600)
+		return nil
+	}
+	for _, b := range []struct {
+		level int
+		w     *int64
+		open  *map[uint32]Totals
+	}{{level5m, &s.st.W5, &s.w.open5}, {level1h, &s.st.W1, &s.w.open1}} {
+		start := alignDown(ts, tiers[b.level].step)
+		if start <= *b.w {
+			continue
+		}
+		if len(*b.open) > 0 {
+			s.w.buf = appendBlock(s.w.buf[:0], *b.w, sortedEntries(*b.open))
+			if err := s.w.append(s.dir, b.level, *b.w, s.w.buf); err != nil {
+				return err
+			}
+			*b.open = map[uint32]Totals{}
+		}
+		*b.w = start
+	}
+	return nil
+}
+
+func sortedEntries(m map[uint32]Totals) []entry {
+	es := make([]entry, 0, len(m))
+	for id, t := range m {
+		es = append(es, entry{id, t})
+	}
+	slices.SortFunc(es, func(a, b entry) int { return int(a.id) - int(b.id) })
+	return es
+}
+
+// append writes a block to the tier's file for t: one write(2) on an
+// O_APPEND file, so a reader sees whole blocks or a torn tail it skips.
+func (w *writer) append(dir string, level int, t int64, block []byte) error {
+	p := tiers[level].path(dir, t)
+	if w.paths[level] != p {
+		if w.files[level] != nil {
+			w.files[level].Close()
+		}
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			w.files[level], w.paths[level] = nil, ""
+			return fmt.Errorf("open history file: %w", err)
+		}
+		w.files[level], w.paths[level] = f, p
+	}
+	if _, err := w.files[level].Write(block); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+func (w *writer) close() error {
+	var errs []error
+	for _, f := range append(append(w.files[:], w.state[:]...), w.keys) {
+		if f != nil {
+			errs = append(errs, f.Sync(), f.Close())
+		}
+	}
+	errs = append(errs, w.lock.Close())
+	return errors.Join(errs...)
+}
