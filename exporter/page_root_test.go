@@ -17,7 +17,8 @@ import (
 
 // The page in a real browser: headless Chromium loads / from a running
 // `shaper serve` in a lab with two shaped uploads; the DOM the page's
-// script built names both apps with their rates, and screenshots of a
+// script built names both apps with their rates and draws both in the
+// chart of the history serve records, and screenshots of a
 // phone's and a desktop's window are kept as the test's artifacts
 // (go test -artifacts -outputdir DIR keeps them; the path is logged).
 func TestServePage(t *testing.T) {
@@ -36,25 +37,42 @@ func TestServePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	startServe(t, bin, ns, pol, port)
-	const secs = 40
+	// History every second: the chart has points within the test.
+	start(t, "shaper serve", 5*time.Minute, bin, "serve", "--netns", ns, "--policy", pol,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--state-dir", t.TempDir(), "--interval", "1s")
+	waitFor(t, 30*time.Second, "shaper serve answering /healthz", func() bool {
+		code, _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		return err == nil && code == 200
+	})
+	const secs = 45
 	for _, p := range []int{5301, 5302} {
 		iperfServer(t, lab, "server", p)
 	}
 	for _, p := range []int{5301, 5302} {
 		iperfClient(t, lab, "client", "198.18.0.2", p, secs)
 	}
-	time.Sleep(3 * time.Second) // the flows reach their shaped rates
+	time.Sleep(15 * time.Second) // the flows at their shaped rates, and in the history
 	page := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
 	// The page fetches rates on load; a dump that caught it before the
 	// first answer is taken again.
+	var dom string
 	var rows map[string]map[string]string
 	for try := 1; ; try++ {
-		rows = domRows(chromium(t, chrome, "--dump-dom", page))
+		dom = chromium(t, chrome, "--dump-dom", page)
+		rows = domRows(dom)
 		if rows["app web"] != nil && rows["app mail"] != nil || try == 3 {
 			break
 		}
+	}
+	// The chart drew a band per app, each named in the legend.
+	for app := range wantBits {
+		if !strings.Contains(dom, fmt.Sprintf(`<li data-series=%q>`, app)) {
+			t.Errorf("app %s: not in the chart's legend", app)
+		}
+	}
+	if n := strings.Count(dom, "<path "); n < 2 {
+		t.Errorf("the chart has %d areas, want one per app", n)
 	}
 	for app, want := range wantBits {
 		row := rows["app "+app]

@@ -173,7 +173,8 @@ func TestPageQuotas(t *testing.T) {
 		}
 	}
 	use := []map[string]any{{"app": "video", "used_bytes": 51e9, "limit_bytes": 50e9}}
-	if b, _ := json.Marshal(quotasFor(func() any { return use })); string(b) != `{"quotas":[{"app":"video","limit_bytes":50000000000,"used_bytes":51000000000}]}` {
+	want := `{"quotas":[{"app":"video","limit_bytes":50000000000,"used_bytes":51000000000}]}`
+	if b, _ := json.Marshal(quotasFor(func() any { return use })); string(b) != want {
 		t.Errorf("quotas: %s", b)
 	}
 }

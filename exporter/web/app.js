@@ -49,36 +49,50 @@ function fillTable(id, rows, toRow) {
   $(id + "-empty").hidden = rows.length !== 0;
 }
 
+// Rows carry their numbers as data- attributes: the browser test reads
+// them, and so can anyone's script.
+function appRow(a, many) {
+  return el("tr", { "data-app": a.name, "data-iface": a.iface, "data-up-bits": a.up_bits, "data-down-bits": a.down_bits },
+    nameCell(a.name, whereOf(a), many),
+    el("td", { class: "num" }, bits(a.up_bits)),
+    el("td", { class: "num" }, bits(a.down_bits)));
+}
+
+function classRow(c, many) {
+  const up = c.direction === "egress";
+  const name = nameCell((up ? "↑ " : "↓ ") + c.name, whereOf(c), many);
+  name.title = up ? "upload (egress)" : "download (ingress)";
+  // A class may borrow up to its ceil: the bar reaches that far and
+  // turns red past the rate.
+  const borrows = c.ceil_bits > c.rate_bits;
+  const conf = c.rate_bits <= 0 ? "–" : borrows ? bits(c.rate_bits) + " – " + bits(c.ceil_bits) : bits(c.rate_bits);
+  return el("tr", { "data-class": c.name, "data-direction": c.direction, "data-bits": c.bits, "data-rate-bits": c.rate_bits },
+    name,
+    el("td", { class: "num" }, bits(c.bits), bar(c.bits, borrows ? c.ceil_bits : c.rate_bits, c.bits > c.rate_bits * 1.02)),
+    el("td", { class: "num" }, conf));
+}
+
 function renderRates(r) {
-  const manyApps = manyPlaces(r.apps);
-  fillTable("apps", r.apps, (a) => el("tr", { "data-app": a.name, "data-iface": a.iface, "data-up-bits": a.up_bits, "data-down-bits": a.down_bits },
-    nameCell(a.name, whereOf(a), manyApps), el("td", { class: "num" }, bits(a.up_bits)), el("td", { class: "num" }, bits(a.down_bits))));
-  const manyClasses = manyPlaces(r.classes);
-  fillTable("classes", r.classes, (c) => {
-    const up = c.direction === "egress";
-    const name = nameCell((up ? "↑ " : "↓ ") + c.name, whereOf(c), manyClasses);
-    name.title = up ? "upload (egress)" : "download (ingress)";
-    const limit = c.ceil_bits > c.rate_bits ? c.ceil_bits : c.rate_bits;
-    const conf = c.ceil_bits > c.rate_bits ? bits(c.rate_bits) + " – " + bits(c.ceil_bits) : bits(c.rate_bits);
-    return el("tr", { "data-class": c.name, "data-direction": c.direction, "data-bits": c.bits, "data-rate-bits": c.rate_bits },
-      name, el("td", { class: "num" }, bits(c.bits), bar(c.bits, limit, c.bits > c.rate_bits * 1.02)),
-      el("td", { class: "num" }, c.rate_bits > 0 ? conf : "–"));
-  });
+  const manyApps = manyPlaces(r.apps), manyClasses = manyPlaces(r.classes);
+  fillTable("apps", r.apps, (a) => appRow(a, manyApps));
+  fillTable("classes", r.classes, (c) => classRow(c, manyClasses));
   const st = $("status");
   st.textContent = "rates over " + r.seconds.toFixed(1) + " s, " + new Date(r.time).toLocaleTimeString();
   st.className = "";
   if (r.errors && r.errors.length) { st.textContent += " · " + r.errors.join("; "); st.className = "error"; }
 }
 
-function renderQuotas(q) {
-  fillTable("quotas", q.quotas || [], (u) => {
-    const used = el("td", { class: "num" }, bytes(u.used_bytes) + " / " + bytes(u.limit_bytes), bar(u.used_bytes, u.limit_bytes, u.exhausted));
-    const app = el("td", { class: "name" }, u.app, el("span", { class: "where" },
-      "per " + u.per + (u.direction && u.direction !== "both" ? ", " + u.direction : "") + (u.exhausted ? ", spent: in " + u.then : "")));
-    return el("tr", { "data-quota": u.app, "data-used": u.used_bytes, "data-limit": u.limit_bytes }, app, used,
-      el("td", {}, new Date(u.resets).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false })));
-  });
+const when = (t) => new Date(t).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false });
+
+function quotaRow(u) {
+  const what = "per " + u.per + (u.direction && u.direction !== "both" ? ", " + u.direction : "") + (u.exhausted ? ", spent: in " + u.then : "");
+  return el("tr", { "data-quota": u.app, "data-used": u.used_bytes, "data-limit": u.limit_bytes },
+    el("td", { class: "name" }, u.app, el("span", { class: "where" }, what)),
+    el("td", { class: "num" }, bytes(u.used_bytes) + " / " + bytes(u.limit_bytes), bar(u.used_bytes, u.limit_bytes, u.exhausted)),
+    el("td", {}, when(u.resets)));
 }
+
+const renderQuotas = (q) => fillTable("quotas", q.quotas || [], quotaRow);
 
 let lastHistory = null;
 
@@ -160,10 +174,11 @@ function drawChart(svg, h) {
     top.forEach((v, i) => (base[i] = v));
   });
   const ticks = Math.max(2, Math.min(6, Math.floor(pw / 80)));
-  const long = t1 - t0 > 2 * 86400e3;
+  const long = t1 - t0 > 2 * 86400e3, short = t1 - t0 < 600e3;
   for (let k = 0; k <= ticks; k++) {
     const t = t0 + ((t1 - t0) * k) / ticks, d = new Date(t);
-    const label = long ? d.toLocaleDateString([], { day: "numeric", month: "short" }) : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+    const label = long ? d.toLocaleDateString([], { day: "numeric", month: "short" })
+      : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: short ? "2-digit" : undefined, hour12: false });
     const anchor = k === 0 ? "start" : k === ticks ? "end" : "middle";
     kids.push(node("text", { x: x(t).toFixed(1), y: H - 6, "text-anchor": anchor }, label));
   }
