@@ -53,7 +53,7 @@ func historyFor(h HistoryReader, since, direction string, now time.Time) (PageHi
 	}
 	res := PageHistory{From: now.Add(-span), To: now, Times: []int64{}, Series: []HistorySeries{}}
 	if h == nil {
-		res.Note = "no history yet: this serve keeps none"
+		res.Note = "no history: this serve runs with --no-history"
 		return res, nil
 	}
 	first, _, ok := h.Span()
