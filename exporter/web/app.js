@@ -186,7 +186,13 @@ function drawChart(svg, h) {
   svg.replaceChildren(...kids);
 }
 
+// poll fetches path now and every `every` ms while the page is in view:
+// a tab in the background costs serve no readings.
 async function poll(path, render, every) {
+  if (document.hidden) {
+    setTimeout(() => poll(path, render, every), 1000);
+    return;
+  }
   try {
     const res = await fetch(path, { cache: "no-store" });
     const body = await res.json();
