@@ -84,7 +84,9 @@ func (rt *rateTracker) rates(ctx context.Context) PageRates {
 	case rt.cur.r == nil || age > rateMaxAge:
 		rt.prev = rt.read()
 		select {
-		case <-ctx.Done():
+		case <-ctx.Done(): // gone: two readings a moment apart would rate noise
+			rt.cur = snapshot{}
+			return rateBetween(snapshot{}, snapshot{})
 		case <-time.After(rt.firstGap):
 		}
 		rt.cur = rt.read()

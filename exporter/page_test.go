@@ -1,9 +1,11 @@
 package exporter
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -176,5 +178,37 @@ func TestPageQuotas(t *testing.T) {
 	want := `{"quotas":[{"app":"video","limit_bytes":50000000000,"used_bytes":51000000000}]}`
 	if b, _ := json.Marshal(quotasFor(func() any { return use })); string(b) != want {
 		t.Errorf("quotas: %s", b)
+	}
+}
+
+// The tracker reads when asked: requests within a second share readings,
+// a later one adds one, a last reading too old to rate against is
+// replaced by two fresh ones, and a request that goes away leaves none.
+func TestRateTracker(t *testing.T) {
+	n := 0
+	clock := t0
+	src := SourceFunc(func() (*Reading, error) {
+		n++
+		clock = clock.Add(time.Second) // a reading takes a second here
+		return &Reading{Apps: []AppSample{{Where: up, App: "web", Bytes: uint64(n) * 1e6}}}, nil
+	})
+	rt := &rateTracker{sources: []Source{src}, now: func() time.Time { return clock }}
+	ctx := context.Background()
+	for _, step := range []struct {
+		after time.Duration
+		reads int
+	}{{0, 2}, {500 * time.Millisecond, 2}, {2 * time.Second, 3}, {time.Minute, 5}} {
+		clock = clock.Add(step.after)
+		r := rt.rates(ctx)
+		// 1 MB between the last two readings, whenever they were.
+		if n != step.reads || len(r.Apps) != 1 || r.Apps[0].UpBits != math.Round(8e6/r.Seconds) {
+			t.Errorf("after %v: %d readings, %+v over %v s; want %d readings", step.after, n, r.Apps, r.Seconds, step.reads)
+		}
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	rt = &rateTracker{sources: []Source{src}, now: time.Now, firstGap: time.Hour}
+	if r := rt.rates(gone); len(r.Apps) != 0 || rt.cur.r != nil {
+		t.Errorf("request gone: %+v, kept %v", r, rt.cur)
 	}
 }
