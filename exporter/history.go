@@ -42,20 +42,24 @@ func NewSampler(store *history.Store, src Source, interval time.Duration, log *s
 	return &Sampler{Store: store, Source: src, Interval: interval, Log: log}
 }
 
-// Run samples at once and then every Interval until ctx is done. A failed
-// reading is logged and the next tick tries again.
+// Run samples at once and then at every multiple of Interval since the
+// epoch until ctx is done: samples on the grid make their buckets even (a
+// 1 s step has one sample each, not two or none as a drifting ticker
+// would give). A failed reading is logged and the next one tries again.
 func (h *Sampler) Run(ctx context.Context) {
-	tick := time.NewTicker(h.Interval)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
-		if err := h.Sample(time.Now()); err != nil {
-			h.Log.Warn("history: sample failed", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
+		now := time.Now()
+		if err := h.Sample(now); err != nil && h.Log != nil {
+			h.Log.Warn("history: sample failed", "err", err)
+		}
+		timer.Reset(time.Until(now.Truncate(h.Interval).Add(h.Interval)))
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 // It runs at Open and at the first Record of every hour.
 func (s *Store) prune() error {
 	now := max(s.o.Now().Unix(), s.st.T)
-	s.w.nextPrune = alignDown(now, 3600) + 3600
 	keep := []time.Duration{s.o.RawRetention, s.o.FineRetention, s.o.Retention}
 	var all []tierFile
 	total := int64(0)

@@ -18,7 +18,7 @@ type writer struct {
 	paths      [3]string
 	open5      map[uint32]Totals // the open 5 min bucket, starting at st.W5
 	open1      map[uint32]Totals // the open 1 h bucket, starting at st.W1
-	nextPrune  int64
+	pruned     int64             // the hour (of Record times) retention last ran in
 	buf        []byte
 }
 
@@ -53,6 +53,7 @@ func (s *Store) openWriter(lock *os.File) error {
 	if err := s.rebuildOpen(); err != nil {
 		return err
 	}
+	s.w.pruned = alignDown(s.st.T, 3600)
 	return s.prune()
 }
 
@@ -165,7 +166,8 @@ func (s *Store) Record(t time.Time, rs []Reading) error {
 			return err
 		}
 	}
-	if ts >= s.w.nextPrune {
+	if h := alignDown(ts, 3600); h != s.w.pruned {
+		s.w.pruned = h
 		return s.prune()
 	}
 	return nil

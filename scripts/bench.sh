@@ -93,6 +93,10 @@ bench "netlab: 50-node lab up and down" ./netlab/ TestBenchLab50 stdout
 # 9. shaper serve: scrape latency and memory at the classifier's limits.
 bench "shaper serve: scrape latency and memory" ./exporter/ TestBenchServe stdout
 
+# 10. The history store: 30 days of 10 s samples of 100 apps on 2
+# interfaces, its size, a 30-day report's time, serve's memory sampling.
+bench "history: write, size, report time, serve memory" ./exporter/ TestBenchHistory stdout
+
 echo
 if [ $failed != 0 ]; then
 	echo "make bench: some benchmarks failed (see above)" >&2

@@ -1,0 +1,100 @@
+package exporter_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shaperdev/shaper/history"
+	"github.com/shaperdev/shaper/netlab/labtest"
+	"github.com/shaperdev/shaper/shaper"
+)
+
+// shaper serve samples a lab with traffic every second into its history;
+// it is killed with SIGKILL during the traffic and started again on the
+// same --state-dir. The history's totals per class equal what the kernel
+// counted from the first sample to the end, within 1% (a kill between
+// saving the state and appending the sample may lose one second), and its
+// 1 s points show the shaped rates.
+func TestServeRecordsHistory(t *testing.T) {
+	labtest.Root(t)
+	bin := shaperBinary(t)
+	lab := labtest.Lab(t, pairTopo)
+	ns := lab.Netns("client")
+	t.Cleanup(func() {
+		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte(servePolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	dir := filepath.Join(state, "history")
+	serve := func() *proc {
+		port := freePort(t)
+		p := start(t, "shaper serve", 2*time.Minute, bin, "serve", "--netns", ns, "--policy", pol,
+			"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--state-dir", state, "--interval", "1s")
+		waitFor(t, 30*time.Second, "serve's first history sample", func() bool {
+			r, err := history.OpenReadOnly(dir)
+			if err != nil {
+				return false
+			}
+			_, last, ok := r.Span()
+			return ok && time.Since(last) < 2*time.Second
+		})
+		return p
+	}
+	p := serve()
+	c0, _ := classBytes(t, lab) // the lab is idle: what the first sample read
+	const secs = 12
+	for _, port := range []int{5301, 5302} {
+		iperfServer(t, lab, "server", port)
+	}
+	clients := []*exec.Cmd{iperfClient(t, lab, "client", "198.18.0.2", 5301, secs), iperfClient(t, lab, "client", "198.18.0.2", 5302, secs)}
+	t0 := time.Now() // the flows start
+	time.Sleep(6 * time.Second)
+	p.kill()
+	time.Sleep(time.Second)
+	serve()
+	for _, c := range clients {
+		if err := c.Wait(); err != nil {
+			t.Errorf("iperf3 client: %v", err)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // two more samples after the flows
+	c1, _ := classBytes(t, lab)
+
+	r, err := history.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, err := r.Sum(t0.Add(-time.Minute), time.Now().Add(time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for class, id := range map[string]uint32{"web": 0x10010, "mail": 0x10020} {
+		k := history.Key{Netns: ns, Iface: "eth0", Direction: "egress", Kind: history.KindClass, Name: class}
+		got, want := float64(sums[k].Bytes), float64(c1[id]-c0[id])
+		t.Logf("class %s: history %.0f bytes, kernel %.0f bytes (%+.3f%%)", class, got, want, (got-want)/want*100)
+		if e := (got - want) / want; e > 0 || e < -0.01 {
+			t.Errorf("class %s: history counted %.0f bytes, the kernel %.0f", class, got, want)
+		}
+		app := history.Key{Netns: ns, Iface: "eth0", Direction: "egress", Kind: history.KindApp, Name: class}
+		if sums[app].Bytes == 0 {
+			t.Errorf("app %s: nothing in the history; keys: %v", class, sums)
+		}
+		ser, err := r.Query(history.Query{From: t0.Add(3 * time.Second), To: t0.Add(5 * time.Second), Step: time.Second,
+			Match: func(x history.Key) bool { return x == k }})
+		if err != nil || len(ser) != 1 {
+			t.Fatalf("query %s: %v %v", class, ser, err)
+		}
+		for _, pt := range ser[0].Points {
+			within(t, fmt.Sprintf("history, class %s at %s", class, pt.T.Format("15:04:05")), float64(pt.Bytes)*8, wantBits[class])
+		}
+	}
+}
