@@ -42,7 +42,11 @@ type Options struct {
 	Extra []prometheus.Collector
 	// History, when set, is the sampler recording counter history: its
 	// Store for history and its Rates for live rates (nil: --no-history).
+	// The page draws its chart from the Store.
 	History *Sampler
+	// Quotas, when set, lists quota use for the page (/api/quotas): a
+	// JSON-able list of QuotaUse.
+	Quotas func() any
 }
 
 // CheckListen refuses an address that is not loopback unless allowed:
@@ -62,7 +66,7 @@ func CheckListen(addr string, allowRemote bool) error {
 		"pass --allow-remote too (and protect them with --web.config.file: TLS, basic auth)", addr))
 }
 
-// Serve serves /metrics, /healthz and a small index page on o.Listen until
+// Serve serves /metrics, /healthz and the page (page.go) on o.Listen until
 // ctx ends. The collector is registered on a registry of its own, with the
 // process and Go collectors: nothing global.
 func Serve(ctx context.Context, o Options, sources ...Source) error {
@@ -82,7 +86,7 @@ func Serve(ctx context.Context, o Options, sources ...Source) error {
 			return fmt.Errorf("register collector: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: mux(reg, o), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux(reg, o, sources), ReadHeaderTimeout: 10 * time.Second}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
@@ -111,7 +115,7 @@ func Serve(ctx context.Context, o Options, sources ...Source) error {
 	return nil
 }
 
-func mux(reg *prometheus.Registry, o Options) *http.ServeMux {
+func mux(reg *prometheus.Registry, o Options, sources []Source) *http.ServeMux {
 	m := http.NewServeMux()
 	m.Handle("/metrics", metricsHandler(reg, o.Log))
 	m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -123,15 +127,7 @@ func mux(reg *prometheus.Registry, o Options) *http.ServeMux {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, "<html><head><title>shaper</title></head><body><h1>shaper %s</h1>"+
-			`<p><a href="/metrics">metrics</a> · <a href="/healthz">health</a></p></body></html>`+"\n", o.Version)
-	})
+	registerPage(m, o, sources)
 	return m
 }
 

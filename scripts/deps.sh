@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what shaper's build, tests, demo and benchmarks need.
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev iperf3 iproute2 iputils-ping traceroute frr graphviz ethtool socat prometheus nftables)
+pkgs=(clang llvm libbpf-dev iperf3 iproute2 iputils-ping traceroute frr graphviz ethtool socat prometheus nftables chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,13 +15,13 @@ export PATH=/usr/local/go/bin:$PATH
 # (policy, classify: no kernel involved, the host tier runs them).
 # Benchmarks (SHAPER_BENCH) are `make bench`, not part of this tier.
 # exporter: the collector and the server run here; the end-to-end tests
-# with a real Prometheus (TestServe*) run on the host tier only (they
-# build the binary with go and need Prometheus's 100 MB of binaries).
+# with a real Prometheus or Chromium (TestServe*) run on the host tier only (they
+# build the binary with go and need Prometheus's and Chromium's binaries).
 PLAN=(
 	"loader"
 	"shaper"
 	"cmd/shaper"
-	"exporter -test.skip=^TestServe(Reload|WithPrometheus)$"
+	"exporter -test.skip=^TestServe(Reload|WithPrometheus|Page)$"
 	"report"
 )
 # Fewer random policies for the differential test under TCG (60 take 90 s
