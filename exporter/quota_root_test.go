@@ -1,8 +1,10 @@
 package exporter_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -118,6 +120,7 @@ func TestQuotaMovesApp(t *testing.T) {
 		t.Logf("log: %s", grepLines(out, "quota reached"))
 	}
 	checkLiveScrape(t, target)
+	checkQuotaShown(t, bin, target, ns, state)
 
 	// Use comes from history: a restarted serve applies the file with bulk
 	// in slow at once.
@@ -204,4 +207,48 @@ func grepLines(text, what string) string {
 		}
 	}
 	return strings.Join(out, "\n") + "\n(" + strconv.Itoa(len(out)) + " lines)"
+}
+
+// checkQuotaShown: the page's /api/quotas, `shaper status` and `shaper
+// report` all say that bulk spent its 12 MB.
+func checkQuotaShown(t *testing.T, bin, target, ns, state string) {
+	t.Helper()
+	var page struct {
+		Quotas []struct {
+			App       string `json:"app"`
+			Used      uint64 `json:"used_bytes"`
+			Limit     uint64 `json:"limit_bytes"`
+			Exhausted bool   `json:"exhausted"`
+		} `json:"quotas"`
+	}
+	if _, body, err := httpGet("http://" + target + "/api/quotas"); err != nil || json.Unmarshal([]byte(body), &page) != nil ||
+		len(page.Quotas) != 1 || page.Quotas[0].App != "bulk" || !page.Quotas[0].Exhausted || page.Quotas[0].Used < page.Quotas[0].Limit {
+		t.Errorf("/api/quotas: %v\n%s", err, body)
+	}
+	out, err := exec.Command(bin, "status", "--netns", ns, "--state-dir", state).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "USED UP: in class slow") {
+		t.Errorf("shaper status: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "report", "--netns", ns, "--state-dir", state, "--since", "1h", "-o", "json").Output()
+	var rep struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Quota *struct {
+				Used  uint64 `json:"used"`
+				Limit uint64 `json:"limit"`
+			} `json:"quota"`
+		} `json:"groups"`
+	}
+	if err != nil || json.Unmarshal(out, &rep) != nil {
+		t.Fatalf("shaper report: %v\n%s", err, out)
+	}
+	for _, g := range rep.Groups {
+		if g.Name == "bulk" {
+			if g.Quota == nil || g.Quota.Limit != 12e6 || g.Quota.Used < g.Quota.Limit {
+				t.Errorf("report's bulk quota: %+v", g.Quota)
+			}
+			return
+		}
+	}
+	t.Errorf("no bulk in the report:\n%s", out)
 }

@@ -89,6 +89,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		f.opts.History = h
 		quotas = &exporter.Quotas{Store: h.Store, Netns: f.opts.Netns, Log: log}
 		f.opts.Extra = append(f.opts.Extra, quotas)
+		f.opts.Quotas = func() any { return quotas.Status() }
 	}
 	if f.policy != "" {
 		p := &exporter.Policy{Path: f.policy, Netns: f.opts.Netns, Attach: f.attach, Log: log, Quotas: quotas}
