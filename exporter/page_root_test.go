@@ -33,7 +33,10 @@ func TestServePage(t *testing.T) {
 		}
 	})
 	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(servePolicy), 0o644); err != nil {
+	// mail carries a quota it will not spend: the page shows its use.
+	pagePolicy := strings.Replace(servePolicy, "{proto: tcp, dport: 5302}]}",
+		"{proto: tcp, dport: 5302}], quota: {volume: 10GB, per: month, then: other}}", 1)
+	if err := os.WriteFile(pol, []byte(pagePolicy), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
@@ -103,6 +106,9 @@ func TestServePage(t *testing.T) {
 		if got < want/2 || got > want*1.5 {
 			t.Errorf("class %s: the page shows %.3f mbit/s, shaped at %.0f", app, got/1e6, want/1e6)
 		}
+	}
+	if !strings.Contains(dom, `data-quota="mail"`) || !strings.Contains(dom, `data-limit="10000000000"`) {
+		t.Errorf("the page shows no quota use of mail")
 	}
 	for name, size := range map[string]string{"page-phone.png": "412,915", "page-desktop.png": "1280,900"} {
 		shot := filepath.Join(out, name)
