@@ -14,20 +14,22 @@ export PATH=/usr/local/go/bin:$PATH
 # VM does not carry; the host tier runs them) and the pure packages
 # (policy, classify: no kernel involved, the host tier runs them).
 # Benchmarks (SHAPER_BENCH) are `make bench`, not part of this tier.
-# exporter: the collector and the server run here; the end-to-end tests
-# with a real Prometheus or Chromium (TestServe*) run on the host tier only (they
-# build the binary with go and need Prometheus's and Chromium's binaries).
+# exporter: the collector, the server, history, reports and quotas run
+# here against the shaper binary the VM carries (SHAPER_BIN); the tests
+# with a real Prometheus or Chromium (TestServeWithPrometheus,
+# TestReportFromPrometheus, TestServePage) and the reload test run on the
+# host tier only: the VM carries neither Prometheus nor Chromium.
 PLAN=(
 	"loader"
 	"shaper"
 	"cmd/shaper"
-	"exporter -test.skip=^TestServe(Reload|WithPrometheus|Page)$"
+	"exporter -test.skip=^(TestServe(Reload|WithPrometheus|Page)|TestReportFromPrometheus)$"
 	"report"
 )
 # Fewer random policies for the differential test under TCG (60 take 90 s
 # there). The traffic tests run as on the host (100mbit shares, TBF
 # 1024kbit): TCG moves that through a veth when the machine is not busy.
-VM_ENV=(CI=1 SHAPER_TEST_TCX=no SHAPER_BIN=/usr/local/bin/shaper "SHAPER_DIFF_POLICIES=${SHAPER_DIFF_POLICIES:-20}")
+VM_ENV=(CI=1 SHAPER_TEST_TCX=no SHAPER_BIN=/usr/local/bin/shaper SHAPER_TIER=vm "SHAPER_DIFF_POLICIES=${SHAPER_DIFF_POLICIES:-20}")
 # SHAPER_VM_RUN=regexp runs only the matching tests (go test -run), to
 # iterate on a few tests; the tier itself runs everything in PLAN.
 RUN_FLAGS=()
