@@ -45,13 +45,14 @@ bench: deps build ## Run the benchmarks and print their tables (root)
 	@scripts/bench.sh
 
 .PHONY: demo
-demo: deps build ## Build, bring up a lab, apply examples/policy.yaml, run traffic, show status
+demo: deps build ## Build, bring up a lab, apply examples/policy.yaml, run traffic, show status and the per-app report
 	@scripts/demo.sh
 
 .PHONY: demo-down
 demo-down: build ## Remove what make demo left up (its policy and its lab)
 	bin/shaper delete --netns shaper-demo-client
 	bin/shaper lab down shaper-demo
+	rm -rf /tmp/shaper-demo /tmp/shaper-demo.serve.log
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a two-namespace lab, the example policy on the client's eth0,
-# three iperf3 flows (web, mail, other) for 10 s, then shaper status.
+# shaper serve recording history, three iperf3 flows (web, mail, other)
+# for 10 s, then shaper status and the per-app report (table and chart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shaper=bin/shaper
@@ -8,6 +9,9 @@ lab=examples/labs/shaping.yaml
 client=shaper-demo-client
 server=shaper-demo-server
 secs=${DEMO_SECONDS:-10}
+# History lives here, not in /var/lib/shaper: make demo-down removes it.
+state=${DEMO_STATE_DIR:-/tmp/shaper-demo}
+listen=127.0.0.1:19619
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "make demo needs root (network namespaces, tc, bpf): run sudo make demo" >&2
@@ -22,12 +26,25 @@ echo "== 2. policy: examples/policy.yaml on eth0 in $client (web 50%, mail 30%, 
 $shaper apply examples/policy.yaml
 
 echo
-echo "== 3. traffic: three iperf3 flows for ${secs}s (5201 = web, 5202 = mail, 5203 = other)"
+echo "== 3. shaper serve: metrics, the page on http://$listen/ and history every second in $state"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+mkdir -p "$state" && rm -rf "$state/history"
+# In the foreground of a managed process, stopped by its PID below.
+timeout $((secs + 60)) $shaper serve --netns $client --state-dir "$state" --interval 1s --listen $listen \
+	2>"$state.serve.log" &
+serve=$!
+pids+=($serve)
+for _ in $(seq 50); do
+	(exec 3<>"/dev/tcp/${listen%:*}/${listen#*:}") 2>/dev/null && break
+	sleep 0.2
+done
+
+echo
+echo "== 4. traffic: three iperf3 flows for ${secs}s (5201 = web, 5202 = mail, 5203 = other)"
 for port in 5201 5202 5203; do
 	# One-off servers in the foreground of a managed process: no daemons.
 	timeout $((secs + 20)) $shaper lab exec shaper-demo server -- iperf3 -s -1 -p $port >/dev/null &
@@ -42,12 +59,25 @@ done
 sleep $((secs / 2))
 
 echo
-echo "== 4. status while the flows run: NOW is each class's rate on the wire over 2 s"
+echo "== 5. status while the flows run: NOW is each class's rate on the wire over 2 s"
 $shaper status --netns $client --sample 2s
-wait
+for p in "${pids[@]}"; do
+	[ "$p" = "$serve" ] || wait "$p" || true
+done
+sleep 2 # the last samples of the flows into history
+
+echo
+echo "== 6. which app used the line: shaper report over the demo's minute"
+$shaper report --state-dir "$state" --netns $client --since 1m
+$shaper report --state-dir "$state" --netns $client --since 1m -o png --out "$state/report.png"
+echo "  chart: $state/report.png"
+kill "$serve" 2>/dev/null || true
+wait "$serve" 2>/dev/null || true
 
 echo
 echo "The lab is still up for you to explore:"
 echo "  $shaper lab exec shaper-demo client -- iperf3 -c 198.18.0.2 -p 5201 -t 5"
 echo "  $shaper status --netns $client"
+echo "  $shaper serve --netns $client --state-dir $state   # then open http://127.0.0.1:19610/"
+echo "  $shaper report --netns $client --state-dir $state --since 1h"
 echo "Tear it down with: make demo-down"
