@@ -56,7 +56,13 @@ func TestServeRecordsHistory(t *testing.T) {
 		iperfServer(t, lab, "server", port)
 	}
 	clients := []*exec.Cmd{iperfClient(t, lab, "client", "198.18.0.2", 5301, secs), iperfClient(t, lab, "client", "198.18.0.2", 5302, secs)}
-	t0 := time.Now() // the flows start
+	// t0 is when both flows run, not when their clients were started:
+	// iperf3 takes a while to connect on a slow machine (the VM's TCG).
+	waitFor(t, 10*time.Second, "both flows counted", func() bool {
+		c, _ := classBytes(t, lab)
+		return c[0x10010]-c0[0x10010] > 100e3 && c[0x10020]-c0[0x10020] > 100e3
+	})
+	t0 := time.Now()
 	time.Sleep(6 * time.Second)
 	p.kill()
 	time.Sleep(time.Second)
