@@ -15,7 +15,6 @@ import (
 	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/exporter"
 	"github.com/shaperdev/shaper/loader"
-	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/policy"
 	"github.com/shaperdev/shaper/shaper"
 	"github.com/shaperdev/shaper/shaper/plan"
@@ -42,15 +41,7 @@ func TestBenchServe(t *testing.T) {
 	if os.Getenv("SHAPER_BENCH") == "" {
 		t.Skip("benchmark: make bench (SHAPER_BENCH=1) runs it")
 	}
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
+	bin, _, ns, _ := shapedLab(t, "")
 	apps := bpf.MaxSelectors - 1
 	pol, err := policy.Parse("bench.yaml", []byte(benchPolicy(benchClasses, apps)))
 	if err != nil {

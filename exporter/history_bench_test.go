@@ -15,7 +15,6 @@ import (
 	"github.com/shaperdev/shaper/bpf"
 	"github.com/shaperdev/shaper/history"
 	"github.com/shaperdev/shaper/loader"
-	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/policy"
 	"github.com/shaperdev/shaper/shaper"
 )
@@ -198,15 +197,7 @@ func days(d time.Duration) string {
 // policy of 100 apps in a lab namespace, sampling every second, and
 // without history for comparison.
 func benchServeMemory(t *testing.T, stateDir string) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
+	bin, _, ns, _ := shapedLab(t, "")
 	pol, err := policy.Parse("bench.yaml", []byte(benchPolicy(histApps+1, histApps)))
 	if err != nil {
 		t.Fatal(err)

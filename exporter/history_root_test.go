@@ -2,15 +2,12 @@ package exporter_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/shaperdev/shaper/history"
-	"github.com/shaperdev/shaper/netlab/labtest"
-	"github.com/shaperdev/shaper/shaper"
 )
 
 // shaper serve samples a lab with traffic every second into its history;
@@ -20,19 +17,7 @@ import (
 // saving the state and appending the sample may lose one second), and its
 // 1 s points show the shaped rates.
 func TestServeRecordsHistory(t *testing.T) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(servePolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, lab, ns, pol := shapedLab(t, servePolicy)
 	state := t.TempDir()
 	dir := filepath.Join(state, "history")
 	serve := func() *proc {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/shaperdev/shaper/netlab/labtest"
-	"github.com/shaperdev/shaper/shaper"
 )
 
 // The page in a real browser: headless Chromium loads / from a running
@@ -24,21 +23,10 @@ import (
 func TestServePage(t *testing.T) {
 	labtest.Root(t)
 	chrome := chromiumBinary(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() { // after serve is stopped (cleanups run last first)
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
 	// mail carries a quota it will not spend: the page shows its use.
 	pagePolicy := strings.Replace(servePolicy, "{proto: tcp, dport: 5302}]}",
 		"{proto: tcp, dport: 5302}], quota: {volume: 10GB, per: month, then: other}}", 1)
-	if err := os.WriteFile(pol, []byte(pagePolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, lab, ns, pol := shapedLab(t, pagePolicy)
 	port := freePort(t)
 	// History every second: the chart has points within the test.
 	start(t, "shaper serve", 5*time.Minute, bin, "serve", "--netns", ns, "--policy", pol,

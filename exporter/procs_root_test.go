@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/shaperdev/shaper/netlab"
+	"github.com/shaperdev/shaper/netlab/labtest"
+	"github.com/shaperdev/shaper/shaper"
 )
 
 // The helpers of the root tests: the shaper binary, managed processes
@@ -273,4 +275,29 @@ func lastScrape(t *testing.T, prom, ns string) string {
 		t.Fatalf("no sample of the web class: %v", r)
 	}
 	return strconv.FormatFloat(r[0].float(t), 'f', 3, 64)
+}
+
+// shapedLab starts a serve test: root, the shaper binary, a pair lab whose
+// client namespace loses shaper's state when the test ends (registered
+// first, so it runs after serve is stopped: cleanups run last first), and
+// policyText written to a file ("" writes none; pol is then "").
+func shapedLab(t *testing.T, policyText string) (bin string, lab *netlab.Lab, ns, pol string) {
+	t.Helper()
+	labtest.Root(t)
+	bin = shaperBinary(t)
+	lab = labtest.Lab(t, pairTopo)
+	ns = lab.Netns("client")
+	t.Cleanup(func() {
+		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	if policyText == "" {
+		return bin, lab, ns, ""
+	}
+	pol = filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte(policyText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return bin, lab, ns, pol
 }

@@ -3,15 +3,12 @@ package exporter_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/shaper"
 )
 
@@ -64,19 +61,7 @@ func readClasses(t *testing.T, ns string) classSample {
 // class: the class counters show the switch, the flow keeps going at the
 // then class's rate, serve logs it and exports it.
 func TestQuotaMovesApp(t *testing.T) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(quotaPolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, lab, ns, pol := shapedLab(t, quotaPolicy)
 	port, state := freePort(t), t.TempDir()
 	target := fmt.Sprintf("127.0.0.1:%d", port)
 	metrics := "http://" + target + "/metrics"

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/shaper"
 )
 
@@ -18,15 +17,7 @@ import (
 // touching the queues (their counters continue), a broken file is logged
 // with its positions while the running policy stays, and SIGHUP re-applies.
 func TestServeReload(t *testing.T) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
+	bin, lab, ns, _ := shapedLab(t, "")
 	pol := filepath.Join(t.TempDir(), "policy.yaml")
 	write := func(text string) {
 		t.Helper()

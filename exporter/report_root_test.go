@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shaperdev/shaper/netlab/labtest"
 	"github.com/shaperdev/shaper/report"
 	"github.com/shaperdev/shaper/shaper"
 )
@@ -101,19 +100,7 @@ func agree(t *testing.T, what string, got, want, tol float64) {
 // peak as shaped, and draws the chart. Without history it says so and
 // gives the kernel's totals.
 func TestReportFromHistory(t *testing.T) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(reportPolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, lab, ns, pol := shapedLab(t, reportPolicy)
 	state := t.TempDir()
 	port := freePort(t)
 	start(t, "shaper serve", 5*time.Minute, bin, "serve", "--netns", ns, "--policy", pol, "--state-dir", state,
@@ -249,19 +236,7 @@ func checkKernelFallback(t *testing.T, bin, ns string, kernel map[string]uint64)
 // Without `serve` ever run, the report still answers from the kernel
 // counters after `shaper apply`, and says where its numbers come from.
 func TestReportKernelFallback(t *testing.T) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(reportPolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, lab, ns, pol := shapedLab(t, reportPolicy)
 	if out, err := exec.Command(bin, "apply", "--netns", ns, pol).CombinedOutput(); err != nil {
 		t.Fatalf("shaper apply: %v\n%s", err, out)
 	}
@@ -296,19 +271,7 @@ func exitCode(err error) int {
 // With --prometheus the report comes from a Prometheus server scraping
 // serve every second: the same rates, from increase() over each step.
 func TestReportFromPrometheus(t *testing.T) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() {
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(reportPolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, lab, ns, pol := shapedLab(t, reportPolicy)
 	port := freePort(t)
 	startServe(t, bin, ns, pol, port)
 	prom := startPrometheus(t, fmt.Sprintf("127.0.0.1:%d", port))

@@ -151,19 +151,7 @@ func within(t *testing.T, what string, got, want float64) {
 // with SIGKILL during the traffic and started again: the shaping never
 // stops and no counter Prometheus scraped goes backwards.
 func TestServeWithPrometheus(t *testing.T) {
-	labtest.Root(t)
-	bin := shaperBinary(t)
-	lab := labtest.Lab(t, pairTopo)
-	ns := lab.Netns("client")
-	t.Cleanup(func() { // after serve is stopped (cleanups run last first)
-		if err := shaper.Delete(shaper.DeleteOptions{Netns: ns}); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	})
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(servePolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, lab, ns, pol := shapedLab(t, servePolicy)
 	port := freePort(t)
 	serve := startServe(t, bin, ns, pol, port)
 	target := fmt.Sprintf("127.0.0.1:%d", port)
