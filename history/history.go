@@ -32,7 +32,10 @@ type Key struct {
 // store turns readings into deltas: a reading lower than the last one of
 // its key is a reset (reboot, re-created maps, a new policy) and its whole
 // value is the delta, so totals never go backwards and nothing is counted
-// twice. The last readings persist, so a restart of serve continues.
+// twice. A key first seen after the store's first sample counts its whole
+// reading (its counter began since the last sample); the first sample
+// counts nothing. The last readings persist, so a restart of serve
+// continues, after a kill -9 too.
 type Reading struct {
 	Key
 	Bytes   uint64

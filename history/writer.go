@@ -58,28 +58,49 @@ func (s *Store) openWriter(lock *os.File) error {
 	return s.prune()
 }
 
-// repair cuts torn tails off the files a crash may have left half
-// written, and roll-up blocks at or after their watermark: a crash
-// between writing a bucket and saving the state would else count the
-// bucket twice when it is rebuilt.
+// repair cuts what a writer that stopped abruptly (kill -9, a crash)
+// left behind that its state does not cover: torn tails, raw blocks
+// appended after the last saved state (their readings are not in it, so
+// the next Record counts them again), and roll-up blocks at or after
+// their watermark (rebuilt from the raw samples).
 func (s *Store) repair() error {
+	rawFile := ""
+	if s.st.RawT != 0 {
+		rawFile = tiers[levelRaw].path(s.dir, s.st.RawT)
+	}
 	for lvl, tr := range tiers {
 		fs, err := tr.files(s.dir)
 		if err != nil {
 			return fmt.Errorf("list history: %w", err)
 		}
 		for _, f := range fs {
-			if lvl == levelRaw && f.end <= s.st.T || lvl != levelRaw && f.end <= s.watermark(lvl) {
+			end, cut := s.watermark(lvl), int64(-1)
+			if lvl == levelRaw {
+				switch {
+				case s.st.T == 0 || s.st.RawEnd < 0:
+					// No state, or one that does not say where its
+					// raw blocks end (version 1): torn tails only.
+					if f.end <= s.st.T {
+						continue
+					}
+				case f.path == rawFile:
+					cut = s.st.RawEnd
+				case f.start > s.st.RawT:
+					cut = 0 // every block in it came after the state
+				default:
+					continue
+				}
+			} else if f.end <= end {
 				continue
 			}
 			data, err := os.ReadFile(f.path)
 			if err != nil {
 				return fmt.Errorf("read history: %w", err)
 			}
-			// Raw blocks are all kept (the state, saved first, is never
-			// behind them); roll-up blocks only before the watermark.
-			valid := validBefore(data, s.watermark(lvl))
-			if err := truncateTo(f.path, int64(valid)); err != nil {
+			if cut >= 0 && int64(len(data)) > cut {
+				data = data[:cut]
+			}
+			if err := truncateTo(f.path, int64(validBefore(data, end))); err != nil {
 				return err
 			}
 		}
@@ -137,6 +158,13 @@ func add(m map[uint32]Totals, id uint32, tot Totals) {
 
 // Record stores the readings taken at t. A time before the last Record
 // (the clock stepped back) counts at the last Record's time.
+//
+// The raw block goes first, the state that holds the readings it counts
+// from second, and the state says where the raw blocks it covers end: a
+// kill between the two leaves a block the state does not cover, which
+// Open cuts, and the next Record counts the same bytes again from the
+// older readings. Either order without that would lose an interval
+// (state first) or count it twice (block first).
 func (s *Store) Record(t time.Time, rs []Reading) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,28 +172,48 @@ func (s *Store) Record(t time.Time, rs []Reading) error {
 		return errors.New("history: record on a read-only or closed store")
 	}
 	ts := max(t.Unix(), s.st.T)
-	es, err := s.deltas(rs)
+	es, next, err := s.deltas(rs)
 	if err != nil {
 		return err
 	}
+	if crashAt("keys") {
+		return errCrashed
+	}
 	if err := s.closeBuckets(ts); err != nil {
 		return err
+	}
+	if crashAt("buckets") {
+		return errCrashed
+	}
+	if len(es) > 0 {
+		s.w.buf = appendBlock(s.w.buf[:0], ts, es)
+		if crashAt("raw-torn") {
+			_ = s.w.append(s.dir, levelRaw, ts, s.w.buf[:len(s.w.buf)/2])
+			return errCrashed
+		}
+		// A failed append is cut off again and the readings are not
+		// taken: the next Record counts these bytes.
+		if err := s.w.append(s.dir, levelRaw, ts, s.w.buf); err != nil {
+			return err
+		}
+		s.st.RawT, s.st.RawEnd = ts, s.w.sizes[levelRaw]
+		if crashAt("raw") {
+			return errCrashed
+		}
 	}
 	for _, e := range es {
 		add(s.w.open5, e.id, e.Totals)
 		add(s.w.open1, e.id, e.Totals)
 	}
-	// The state goes first: a crash before the raw block loses this
-	// interval's deltas, the other order would count them twice.
+	for id, c := range next {
+		s.st.Last[id] = c
+	}
 	s.st.T = ts
 	if err := s.st.save(s.w.state); err != nil {
 		return err
 	}
-	if len(es) > 0 {
-		s.w.buf = appendBlock(s.w.buf[:0], ts, es)
-		if err := s.w.append(s.dir, levelRaw, ts, s.w.buf); err != nil {
-			return err
-		}
+	if crashAt("saved") {
+		return errCrashed
 	}
 	if h := alignDown(ts, 3600); h != s.w.pruned {
 		s.w.pruned = h
@@ -175,26 +223,33 @@ func (s *Store) Record(t time.Time, rs []Reading) error {
 }
 
 // deltas turns readings into the non-zero deltas since the last ones and
-// remembers the readings. A reading below the last is a reset: all of it
-// is new. The first reading of a key counts nothing: when its bytes were
-// counted is unknown.
-func (s *Store) deltas(rs []Reading) ([]entry, error) {
+// returns the readings to remember once the deltas are stored. A reading
+// below the last is a reset: all of it is new. A key the store has not
+// seen counts its whole reading too: its counter began after the last
+// Record (a class the policy adds, an app's first packets), so all of it
+// was counted since. Only the store's first Record counts nothing: when
+// the counters it finds were counted is unknown.
+func (s *Store) deltas(rs []Reading) ([]entry, map[uint32]counts, error) {
 	var es []entry
+	next := make(map[uint32]counts, len(rs))
 	for _, r := range rs {
 		id, ok := s.kt.ids[r.Key]
 		if !ok {
 			var err error
 			if id, err = s.kt.add(s.w.keys, r.Key); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		last, seen := s.st.Last[id]
 		now := counts{r.Bytes, r.Packets}
-		s.st.Last[id] = now
+		last, seen := next[id]
+		if !seen {
+			last, seen = s.st.Last[id]
+		}
+		next[id] = now
 		var d Totals
 		switch {
-		case !seen:
-		case now.Bytes < last.Bytes || now.Packets < last.Packets:
+		case !seen && s.st.T == 0:
+		case !seen, now.Bytes < last.Bytes || now.Packets < last.Packets:
 			d = Totals(now)
 		default:
 			d = Totals{now.Bytes - last.Bytes, now.Packets - last.Packets}
@@ -204,8 +259,17 @@ func (s *Store) deltas(rs []Reading) ([]entry, error) {
 		}
 	}
 	slices.SortFunc(es, func(a, b entry) int { return int(a.id) - int(b.id) })
-	return es, nil
+	return es, next, nil
 }
+
+// crashAt stops a Record at a point as a kill would, when a test asks;
+// testCrash is nil outside tests.
+func crashAt(point string) bool { return testCrash != nil && testCrash(point) }
+
+var (
+	testCrash  func(point string) bool
+	errCrashed = errors.New("history: stopped by a test")
+)
 
 // closeBuckets writes the roll-up buckets that end at or before ts and
 // moves the watermarks to the buckets ts falls in.
