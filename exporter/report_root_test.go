@@ -39,9 +39,10 @@ interfaces:
 
 var reportBits = map[string]float64{"web": 8e6, "mail": 4e6}
 
-// The report's totals per app agree with the kernel's counters within 1%
-// (what the issue asks), its rates with the shaped rates within rateTol.
-const totalTol = 0.01
+// The report's totals per app equal the kernel's counters (the issue asks
+// for 1%; the history counts every byte: samples after the last packet are
+// waited for), its rates agree with the shaped rates within rateTol.
+const totalTol = 0
 
 // reportJSON runs `shaper report -o json` with args and decodes it.
 func reportJSON(t *testing.T, bin string, args ...string) report.JSON {
