@@ -9,17 +9,24 @@ import (
 	"time"
 
 	"github.com/shaperdev/shaper/history"
+	"github.com/shaperdev/shaper/loader"
 )
 
 // Sampler records the app and class counters into the history every
-// interval, and keeps the last two readings so that the page can show live
+// interval, with the per-process counters of the flow tables when Flows is
+// set, and keeps the last two readings so that the page can show live
 // rates without reading the store.
 type Sampler struct {
 	Store    *history.Store
 	Source   Source
 	Interval time.Duration
 	Log      *slog.Logger
+	// Flows reads the flow tables for the per-process counters (nil:
+	// none are recorded), e.g. ReadFlowTables of the serve's namespace.
+	Flows func() ([]FlowTable, error)
 
+	procs     ProcessCounter
+	procsOn   bool // a Record took process readings: the store's keys are zeroed
 	mu        sync.Mutex
 	prev, cur sample
 }
@@ -71,9 +78,13 @@ func (h *Sampler) Sample(t time.Time) error {
 	}
 	// A partial reading (a map's capacity unreadable) still has counters.
 	rs := Readings(r)
+	if h.Flows != nil {
+		rs = append(rs, h.processReadings()...)
+	}
 	if err := h.Store.Record(t, rs); err != nil {
 		return err
 	}
+	h.procsOn = h.Flows != nil
 	m := make(map[history.Key]history.Totals, len(rs))
 	for _, x := range rs {
 		m[x.Key] = history.Totals{Bytes: x.Bytes, Packets: x.Packets}
@@ -82,6 +93,38 @@ func (h *Sampler) Sample(t time.Time) error {
 	h.prev, h.cur = h.cur, sample{t, m}
 	h.mu.Unlock()
 	return nil
+}
+
+// processReadings reads the flow tables and returns the per-process
+// totals. The time is taken before the read: a flow begun during it is
+// new. A failed read counts nothing this time and keeps the flows of the
+// last one, so that the next read counts what they grew meanwhile. Until
+// a Record has taken them, the readings also zero every process key of
+// the store: this serve's counters start from zero, and a first reading
+// at or above the last one an earlier serve left would not be seen as a
+// reset.
+func (h *Sampler) processReadings() []history.Reading {
+	mono := loader.MonotonicNow()
+	tables, err := h.Flows()
+	var rs []history.Reading
+	if err != nil {
+		if h.Log != nil {
+			h.Log.Warn("history: read the flow tables", "err", err)
+		}
+		rs = h.procs.Readings()
+	} else {
+		rs = h.procs.Add(mono, tables)
+	}
+	if !h.procsOn {
+		have := make(map[history.Key]bool, len(rs))
+		for _, r := range rs {
+			have[r.Key] = true
+		}
+		for _, k := range h.Store.Keys(func(k history.Key) bool { return k.Kind == history.KindProcess && !have[k] }) {
+			rs = append(rs, history.Reading{Key: k})
+		}
+	}
+	return rs
 }
 
 // Readings turns an exporter reading into history readings: every class

@@ -17,6 +17,9 @@ import (
 const (
 	KindApp   = "app"
 	KindClass = "class"
+	// KindProcess counts the flows of one process (Name is its comm):
+	// only flows whose socket owner is known, so a lower bound.
+	KindProcess = "process"
 )
 
 // Key names one counter series.
@@ -24,8 +27,8 @@ type Key struct {
 	Netns     string `json:"netns"`     // "" for the root namespace
 	Iface     string `json:"iface"`     //
 	Direction string `json:"direction"` // "egress" (upload) or "ingress" (download)
-	Kind      string `json:"kind"`      // KindApp or KindClass
-	Name      string `json:"name"`      // the app's or class's name ("root" for a TBF)
+	Kind      string `json:"kind"`      // KindApp, KindClass or KindProcess
+	Name      string `json:"name"`      // the app's or class's name ("root" for a TBF), the process's comm
 }
 
 // Reading is one cumulative counter reading, as the kernel holds it. The

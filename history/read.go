@@ -190,3 +190,18 @@ func (s *Store) oldest(level int) int64 {
 	}
 	return o
 }
+
+// Keys are the keys the store has ever recorded that match selects, in
+// no order. The process sampler zeroes those of its kind when it starts,
+// so that its counters, which start from zero again, count from there.
+func (s *Store) Keys(match func(Key) bool) []Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Key
+	for _, k := range s.kt.keys {
+		if match == nil || match(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}

@@ -1,5 +1,5 @@
 // Package report turns counter history into the answer to "which app used
-// my volume": per group (app or class) the bytes, packets, average and peak
+// my volume": per group (app, class or process) the bytes, packets, average and peak
 // rate and share of an interval, as a table, CSV, JSON or a stacked area
 // chart. It is pure: the series come from the history store, a Prometheus
 // server or the kernel counters, and the caller fetches them.
@@ -26,7 +26,7 @@ const (
 
 // Options select what a report counts.
 type Options struct {
-	By        string // ByApp or ByClass
+	By        string // ByApp, ByClass or ByProcess
 	Direction string // Up, Down or Both
 	Netns     string // the namespace the counters were taken in ("" = the root one)
 	Iface     string // "" = every interface
@@ -39,12 +39,9 @@ type Options struct {
 // Check says what is wrong with o, in words a user can act on.
 func (o Options) Check() error {
 	switch o.By {
-	case ByApp, ByClass:
-	case ByProcess:
-		return fmt.Errorf("--by process: history keeps apps and classes, not processes; " +
-			"the per-process view is live only, in `shaper top`")
+	case ByApp, ByClass, ByProcess:
 	default:
-		return fmt.Errorf("unknown --by %q: use app or class", o.By)
+		return fmt.Errorf("unknown --by %q: use app, class or process", o.By)
 	}
 	switch o.Direction {
 	case Up, Down, Both:

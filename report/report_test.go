@@ -72,13 +72,28 @@ func TestInterval(t *testing.T) {
 	}
 }
 
+func TestByProcess(t *testing.T) {
+	ss := append(fixture(),
+		series("egress", history.KindProcess, "curl", 60, time.Second, constant(400_000)),
+		series("ingress", history.KindProcess, "curl", 60, time.Second, constant(2_000_000)),
+		series("egress", history.KindProcess, "rsync", 60, time.Second, constant(100_000)))
+	o := Options{By: ByProcess, Direction: Both, Netns: "lab"}
+	if err := o.Check(); err != nil {
+		t.Fatal(err)
+	}
+	r := Build(ss, o, t0, t0.Add(time.Minute), time.Second)
+	if len(r.Rows) != 2 || r.Rows[0].Name != "curl" || r.Rows[0].Bytes != 144_000_000 || *r.Rows[0].UpBytes != 24_000_000 ||
+		r.Rows[1].Name != "rsync" || r.Rows[1].Bytes != 6_000_000 || *r.Rows[1].PeakBits != 800_000 {
+		t.Errorf("rows %+v", r.Rows)
+	}
+}
+
 func TestCheck(t *testing.T) {
 	for _, c := range []struct {
 		o    Options
 		want string
 	}{
-		{Options{By: ByProcess, Direction: Both}, "shaper top"},
-		{Options{By: "host", Direction: Both}, "use app or class"},
+		{Options{By: "host", Direction: Both}, "use app, class or process"},
 		{Options{By: ByApp, Direction: "sideways"}, "use up, down or both"},
 	} {
 		err := c.o.Check()

@@ -46,7 +46,7 @@ func newReportCmd() *cobra.Command {
 	fl.StringVar(&f.opts.Iface, "iface", "", "only this interface (default: every one)")
 	fl.StringVar(&f.since, "since", "24h", "start: a span back from now (1h, 24h, 7d), a date (2026-12-01), a local time (2026-12-01 15:04) or RFC 3339")
 	fl.StringVar(&f.until, "until", "now", "end, in the forms --since takes")
-	fl.StringVar(&f.opts.By, "by", report.ByApp, "group by app or class")
+	fl.StringVar(&f.opts.By, "by", report.ByApp, "group by app, class or process (the process's comm; from the history only)")
 	fl.StringVar(&f.opts.Direction, "direction", report.Both, "up (egress), down (ingress) or both")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table, csv, json, svg or png")
 	fl.StringVar(&f.out, "out", "", "write to this file (default: standard output)")
@@ -86,6 +86,10 @@ func (f reportFlags) check(stdout io.Writer) error {
 	if err := f.opts.Check(); err != nil {
 		return err
 	}
+	if f.opts.By == report.ByProcess && f.prometheus != "" {
+		return fmt.Errorf("--by process with --prometheus: shaper exports no per-process metrics; " +
+			"per-process totals are in the history `shaper serve --state-dir` keeps")
+	}
 	if !slices.Contains(report.Formats, f.output) {
 		return fmt.Errorf("unknown output %q: use -o %s", f.output, strings.Join(report.Formats, ", "))
 	}
@@ -107,6 +111,10 @@ func (f reportFlags) build(from, to time.Time) (*report.Report, error) {
 	rep, why, err := historyReport(f.stateDir, f.opts, from, to, f.step)
 	if err != nil || rep != nil {
 		return rep, err
+	}
+	if f.opts.By == report.ByProcess {
+		// The kernel counts apps and classes, not processes.
+		return nil, fmt.Errorf("%s: per-process totals need history: run shaper serve", why)
 	}
 	return kernelReport(why, f.opts)
 }

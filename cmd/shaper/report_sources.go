@@ -63,6 +63,9 @@ func historyReport(stateDir string, o report.Options, from, to time.Time, step t
 	}
 	rep := report.Build(series, o, from, to, step)
 	rep.Source = "from the history in " + dir
+	if o.By == report.ByProcess {
+		rep.Note = "per process: flows whose process is known, a lower bound of the apps' totals"
+	}
 	return rep, "", nil
 }
 

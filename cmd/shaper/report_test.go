@@ -31,6 +31,10 @@ func recordHistory(t *testing.T) (string, time.Time) {
 			mail = (i - 60) * 250_000
 		}
 		rs := []history.Reading{{Key: key("web"), Bytes: i * 1_000_000, Packets: i * 1000}, {Key: key("mail"), Bytes: mail, Packets: mail / 1000}}
+		// Processes: curl sends 600 kB/s of web's bytes, fetchmail all of mail's.
+		curl, fetchmail := key("curl"), key("fetchmail")
+		curl.Kind, fetchmail.Kind = history.KindProcess, history.KindProcess
+		rs = append(rs, history.Reading{Key: curl, Bytes: i * 600_000, Packets: i * 600}, history.Reading{Key: fetchmail, Bytes: mail, Packets: mail / 1000})
 		if err := s.Record(t0.Add(time.Duration(i)*time.Second), rs); err != nil {
 			t.Fatal(err)
 		}
@@ -85,13 +89,38 @@ func TestReportFromStore(t *testing.T) {
 	}
 }
 
+func TestReportByProcess(t *testing.T) {
+	state, _ := recordHistory(t)
+	out, code := run(t, "report", "--state-dir", state, "--netns", "lab", "--by", "process", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	var r report.JSON
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r.By != "process" || len(r.Groups) != 2 || r.Groups[0].Name != "curl" || r.Groups[0].Bytes != 72_000_000 ||
+		r.Groups[1].Name != "fetchmail" || r.Groups[1].Bytes != 15_000_000 || !strings.Contains(r.Note, "lower bound") {
+		t.Errorf("report by process: %s", out)
+	}
+	out, code = run(t, "report", "--state-dir", state, "--netns", "lab", "--by", "process", "-o", "svg", "--out", filepath.Join(t.TempDir(), "p.svg"))
+	if code != 0 {
+		t.Errorf("svg: exit %d: %s", code, out)
+	}
+	// Without history there is nothing per process: the kernel counts apps.
+	out, code = run(t, "report", "--state-dir", t.TempDir(), "--netns", "no-such-lab-ns", "--by", "process")
+	if code == 0 || !strings.Contains(out, "per-process totals need history: run shaper serve") {
+		t.Errorf("by process without history: exit %d, %s", code, out)
+	}
+}
+
 func TestReportUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"report", "--by", "process"}, "shaper top"},
-		{[]string{"report", "--by", "host"}, "use app or class"},
+		{[]string{"report", "--by", "process", "--prometheus", "http://localhost:9090"}, "no per-process metrics"},
+		{[]string{"report", "--by", "host"}, "use app, class or process"},
 		{[]string{"report", "--direction", "left"}, "up, down or both"},
 		{[]string{"report", "-o", "xml"}, "use -o table, csv, json, svg, png"},
 		{[]string{"report", "--since", "yesterday"}, "--since"},

@@ -28,7 +28,7 @@ const DefaultStateDir = "/var/lib/shaper"
 
 func (h *historyFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&h.stateDir, "state-dir", DefaultStateDir, "directory of shaper's state; the counter history is kept in its history/ subdirectory")
-	fl.DurationVar(&h.interval, "interval", history.DefaultInterval, "how often to sample the app and class counters into the history (whole seconds)")
+	fl.DurationVar(&h.interval, "interval", history.DefaultInterval, "how often to sample the app, class and process counters into the history (whole seconds)")
 	fl.StringVar(&h.rawRetention, "history-raw-retention", "48h", "keep every sample this long (then 5 min and 1 h roll-ups); e.g. 48h, 3d")
 	fl.StringVar(&h.retention, "history-retention", "400d", "keep the hourly roll-ups this long; e.g. 400d, 9600h")
 	fl.StringVar(&h.maxSize, "history-max-size", "1GiB", "the history's size on disk at most; the oldest files go first (kB MB GB or KiB MiB GiB)")
@@ -70,6 +70,7 @@ func startHistory(ctx context.Context, h historyFlags, netns string, log *slog.L
 		return nil, nil, fmt.Errorf("open the history: %w (give --state-dir a writable directory, or --no-history)", err)
 	}
 	s = exporter.NewSampler(st, exporter.StatusSource{Netns: netns}, o.Interval, log)
+	s.Flows = func() ([]exporter.FlowTable, error) { return exporter.ReadFlowTables(netns) }
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
