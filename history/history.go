@@ -1,8 +1,9 @@
 // Package history is shaper's own embedded store of counter history: serve
-// samples the app and class counters every --interval and records them here;
-// `shaper report`, quotas and the page read them back. It is pure Go on
-// plain files under one directory (no service, no cgo) and imports nothing
-// of the kernel side: the sampler that feeds it lives in exporter.
+// samples the app and class counters (and per-process ones it makes from
+// the flow tables) every --interval and records them here; `shaper
+// report`, quotas and the page read them back. It is pure Go on plain
+// files under one directory (no service, no cgo) and imports nothing of
+// the kernel side: the sampler that feeds it lives in exporter.
 //
 // THIS FILE IS THE CONTRACT the history, report, quota and page work share.
 // Keep the exported names and meanings; add, do not rename.
