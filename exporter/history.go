@@ -1,11 +1,8 @@
 package exporter
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/shaperdev/shaper/history"
@@ -14,8 +11,7 @@ import (
 
 // Sampler records the app and class counters into the history every
 // interval, with the per-process counters of the flow tables when Flows is
-// set, and keeps the last two readings so that the page can show live
-// rates without reading the store.
+// set. (The page's live rates are its own: they work without history.)
 type Sampler struct {
 	Store    *history.Store
 	Source   Source
@@ -25,23 +21,8 @@ type Sampler struct {
 	// none are recorded), e.g. ReadFlowTables of the serve's namespace.
 	Flows func() ([]FlowTable, error)
 
-	procs     ProcessCounter
-	procsOn   bool // a Record took process readings: the store's keys are zeroed
-	mu        sync.Mutex
-	prev, cur sample
-}
-
-type sample struct {
-	t time.Time
-	m map[history.Key]history.Totals
-}
-
-// Rate is one series' rate between the last two samples. Direction in
-// Key says up (egress) or down (ingress).
-type Rate struct {
-	history.Key
-	Bits    float64 // bits per second
-	Packets float64 // packets per second
+	procs   ProcessCounter
+	procsOn bool // a Record took process readings: the store's keys are zeroed
 }
 
 // NewSampler makes a sampler of src into store every interval.
@@ -85,13 +66,6 @@ func (h *Sampler) Sample(t time.Time) error {
 		return err
 	}
 	h.procsOn = h.Flows != nil
-	m := make(map[history.Key]history.Totals, len(rs))
-	for _, x := range rs {
-		m[x.Key] = history.Totals{Bytes: x.Bytes, Packets: x.Packets}
-	}
-	h.mu.Lock()
-	h.prev, h.cur = h.cur, sample{t, m}
-	h.mu.Unlock()
 	return nil
 }
 
@@ -142,36 +116,4 @@ func Readings(r *Reading) []history.Reading {
 
 func key(w Where, kind, name string) history.Key {
 	return history.Key{Netns: w.Netns, Iface: w.Iface, Direction: w.Direction, Kind: kind, Name: name}
-}
-
-// Rates are the rates of every series between the last two samples,
-// sorted by key; none before the second sample. A counter that went down
-// (a reset) counts its new value over the interval.
-func (h *Sampler) Rates() []Rate {
-	h.mu.Lock()
-	prev, cur := h.prev, h.cur
-	h.mu.Unlock()
-	dt := cur.t.Sub(prev.t).Seconds()
-	if prev.m == nil || dt <= 0 {
-		return nil
-	}
-	out := make([]Rate, 0, len(cur.m))
-	for k, c := range cur.m {
-		p, ok := prev.m[k]
-		if !ok {
-			continue
-		}
-		d := c
-		if c.Bytes >= p.Bytes && c.Packets >= p.Packets {
-			d = history.Totals{Bytes: c.Bytes - p.Bytes, Packets: c.Packets - p.Packets}
-		}
-		out = append(out, Rate{Key: k, Bits: float64(d.Bytes) * 8 / dt, Packets: float64(d.Packets) / dt})
-	}
-	slices.SortFunc(out, func(a, b Rate) int { return compareKey(a.Key, b.Key) })
-	return out
-}
-
-func compareKey(a, b history.Key) int {
-	return cmp.Or(cmp.Compare(a.Netns, b.Netns), cmp.Compare(a.Iface, b.Iface), cmp.Compare(a.Direction, b.Direction),
-		cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
 }

@@ -12,7 +12,7 @@ import (
 // flow is a TCP flow from port sport of comm, begun at first (monotonic
 // ns), that has sent up and received down bytes in 1000-byte packets.
 func flow(sport uint16, comm string, first, up, down uint64) loader.Flow {
-	return loader.Flow{Proto: 6, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"),
+	return loader.Flow{Proto: 6, Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"),
 		SPort: sport, DPort: 443, FirstSeen: first, Comm: comm,
 		Bytes: [2]uint64{up, down}, Packets: [2]uint64{up / 1000, down / 1000}}
 }

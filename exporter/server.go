@@ -40,9 +40,8 @@ type Options struct {
 	Ready chan<- net.Addr
 	// Extra collectors registered beside the shaping state's (quotas).
 	Extra []prometheus.Collector
-	// History, when set, is the sampler recording counter history: its
-	// Store for history and its Rates for live rates (nil: --no-history).
-	// The page draws its chart from the Store.
+	// History, when set, is the sampler recording counter history (nil:
+	// --no-history). The page draws its chart from its Store.
 	History *Sampler
 	// Quotas, when set, lists quota use for the page (/api/quotas): a
 	// JSON-able list of QuotaUse.

@@ -14,13 +14,15 @@ func TestParseVolume(t *testing.T) {
 		{"50GB", 50e9}, {"50gb", 50e9}, {"1kB", 1000}, {"12MB", 12e6}, {"2TB", 2e12},
 		{"1KiB", 1024}, {"1.5MiB", 1572864}, {"3GiB", 3 << 30}, {"1TiB", 1 << 40},
 		{"700", 700}, {"700B", 700}, {"0.5 kB", 500}, {"1.0000001kB", 1000},
+		// serve's --history-max-size reads the same units.
+		{"1GiB", 1 << 30}, {"500MB", 500e6}, {"1048576", 1 << 20}, {"1.5 KiB", 1536}, {"2kB", 2000},
 	} {
 		got, err := ParseVolume(tt.in)
 		if err != nil || got != tt.want {
 			t.Errorf("ParseVolume(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
 		}
 	}
-	for _, in := range []string{"", "GB", "1.2.3GB", "50 gigs", "-1GB", "1e3GB", "99999999999TB"} {
+	for _, in := range []string{"", "GB", "1.2.3GB", "50 gigs", "-1GB", "1e3GB", "99999999999TB", "GiB", "-1MB", "1XB"} {
 		if v, err := ParseVolume(in); err == nil {
 			t.Errorf("ParseVolume(%q) = %d, want an error", in, v)
 		}

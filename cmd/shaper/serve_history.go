@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shaperdev/shaper/exporter"
 	"github.com/shaperdev/shaper/history"
+	"github.com/shaperdev/shaper/policy"
 )
 
 // historyFlags are serve's knobs of the counter history.
@@ -48,9 +50,12 @@ func (h *historyFlags) options() (history.Options, error) {
 	if o.Retention, err = history.ParseDuration(h.retention); err != nil {
 		return o, usageError{fmt.Errorf("--history-retention: %w", err)}
 	}
-	if o.MaxSize, err = history.ParseSize(h.maxSize); err != nil {
-		return o, usageError{fmt.Errorf("--history-max-size: %w", err)}
+	// The same units as a quota's volume: one parser for byte counts.
+	size, err := policy.ParseVolume(h.maxSize)
+	if err != nil || size > math.MaxInt64 {
+		return o, usageError{fmt.Errorf("--history-max-size %q: give e.g. 1GiB or 500MB (%v)", h.maxSize, err)}
 	}
+	o.MaxSize = int64(size)
 	if o.RawRetention <= 0 || o.Retention <= 0 || o.MaxSize <= 0 {
 		return o, usageError{fmt.Errorf("history retentions and size must be above zero: use --no-history to keep none")}
 	}
